@@ -1,0 +1,48 @@
+# The few commands a person types. `make run` starts everything; `make test` runs every test.
+SHELL := /bin/bash
+# pgserver ships wheels for CPython 3.11 and 3.12 only.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench lint format browsers clean check-python
+
+check-python:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "auditsite needs Python 3.11 or 3.12 (the embedded PostgreSQL, pgserver, has wheels for those only)."; \
+	  echo "Install one, e.g. 'apt-get install python3.11 python3.11-venv' or 'pyenv install 3.11', then run make again."; \
+	  exit 1; fi
+
+$(STAMP): requirements.txt requirements-dev.txt | check-python
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+## run: set up on a fresh machine and start web + worker + beat (embedded DB/Redis unless configured)
+run: $(STAMP)
+	$(BIN)/python -m auditsite.stack
+
+## test: set up and run the whole suite (DATABASE_URL, else the embedded PostgreSQL)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## bench: the performance benchmarks of SPEC §9 (figures go to bench/results/)
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## browsers: Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium)
+browsers:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

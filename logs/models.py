@@ -1,0 +1,244 @@
+import pgtrigger
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
+
+# Trigger URIs: the retention service ignores only the DELETE guard, never the others.
+PROTECT_DELETE_TRIGGER = "logs.ProcessingLog:protect_delete"
+
+
+class ProcessingLog(models.Model):
+    """One change (or refused change) of one counter of one user, from one CSV run. Append-only.
+
+    The table is range-partitioned by month on ``processed_at`` (created by raw SQL in the
+    migration; Django cannot emit ``PARTITION BY``). Its database primary key is
+    ``(log_id, processed_at)``; ``log_id`` alone is unique in practice and is Django's pk.
+    """
+
+    class Status(models.TextChoices):
+        SUCCESS = "success", _("success")
+        FAILED = "failed", _("failed")
+        SKIPPED = "skipped", _("skipped")
+
+    log_id = models.BigAutoField(_("log ID"), primary_key=True)
+    execution_name = models.CharField(_("execution name"), max_length=80)
+    user_id = models.CharField(_("user ID"), max_length=10, null=True, blank=True)
+    processing_type = models.CharField(_("processing type"), max_length=50, null=True, blank=True)
+    old_value = models.IntegerField(_("old value"), null=True, blank=True)
+    new_value = models.IntegerField(_("new value"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, null=True, blank=True
+    )
+    error_message = models.TextField(_("error message"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed at"), db_default=Now())
+
+    class Meta:
+        db_table = "processing_logs"
+        verbose_name = _("processing log")
+        verbose_name_plural = _("processing logs")
+        permissions = [("export_processinglog", _("Can export processing logs"))]
+        indexes = [
+            models.Index(fields=["execution_name"], name="plogs_execution_idx"),
+            models.Index(fields=["user_id", "-processed_at"], name="plogs_user_time_idx"),
+            models.Index(fields=["status"], name="plogs_status_idx"),
+            models.Index(fields=["processed_at"], name="plogs_processed_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["success", "failed", "skipped"]),
+                name="processing_logs_status_check",
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="protect_update", operation=pgtrigger.Update),
+            pgtrigger.Protect(name="protect_delete", operation=pgtrigger.Delete),
+            # Statement triggers are not cloned to partitions: partitions get theirs on creation.
+            pgtrigger.Trigger(
+                name="protect_truncate",
+                operation=pgtrigger.Truncate,
+                level=pgtrigger.Statement,
+                when=pgtrigger.Before,
+                func="RAISE EXCEPTION 'processing_logs is append-only: TRUNCATE is refused';",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.execution_name} {self.user_id} {self.processing_type} {self.status}"
+
+
+class ProcessingLogSummary(models.Model):
+    """Monthly counts per execution, kept after the detailed rows of a month are dropped.
+
+    The first five columns are the seed's, in its order, so its positional
+    ``INSERT INTO processing_logs_summary SELECT …`` works; the surrogate ``id`` exists because
+    Django's admin refuses composite primary keys.
+    """
+
+    summary_date = models.DateField(_("month"))
+    execution_name = models.CharField(_("execution name"), max_length=80)
+    total_processed = models.IntegerField(_("total processed"))
+    success_count = models.IntegerField(_("success"))
+    failed_count = models.IntegerField(_("failed"))
+    id = models.BigAutoField(primary_key=True)
+    skipped_count = models.IntegerField(_("skipped"), default=0, db_default=0)
+    summarized_at = models.DateTimeField(_("summarized at"), db_default=Now(), auto_now=True)
+
+    class Meta:
+        db_table = "processing_logs_summary"
+        ordering = ["-summary_date", "execution_name"]
+        verbose_name = _("monthly summary")
+        verbose_name_plural = _("monthly summaries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["summary_date", "execution_name"],
+                name="processing_logs_summary_month_execution_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.summary_date:%Y-%m} {self.execution_name}"
+
+
+class Execution(models.Model):
+    """One run of one CSV file: where it came from, who started it, what it did."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        COMPLETED = "completed", _("completed")
+        REJECTED = "rejected", _("rejected")
+        FAILED = "failed", _("failed")
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING, Status.COMPLETED)
+
+    name = models.CharField(_("execution name"), max_length=80)
+    source = models.CharField(_("source"), max_length=1024, blank=True)
+    file_name = models.CharField(_("file name"), max_length=255, blank=True)
+    file = models.FileField(_("original file"), upload_to="executions/%Y/%m/", blank=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True, db_index=True)
+    size_bytes = models.BigIntegerField(_("size (bytes)"), null=True, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="executions",
+        verbose_name=_("uploaded by"),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING
+    )
+    force = models.BooleanField(_("forced"), default=False)
+    rows_total = models.IntegerField(_("data rows"), default=0)
+    log_rows = models.IntegerField(_("log rows"), default=0)
+    success_count = models.IntegerField(_("success"), default=0)
+    failed_count = models.IntegerField(_("failed"), default=0)
+    skipped_count = models.IntegerField(_("skipped"), default=0)
+    counts = models.JSONField(_("counts per type"), default=dict, blank=True)
+    warnings = models.JSONField(_("warnings"), default=list, blank=True)
+    error_message = models.TextField(_("reason"), blank=True)
+    digest = models.CharField(_("digest"), max_length=64, blank=True)
+    progress_phase = models.CharField(_("phase"), max_length=20, blank=True)
+    progress_rows = models.BigIntegerField(_("rows staged"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "executions"
+        ordering = ["-created_at"]
+        verbose_name = _("execution")
+        verbose_name_plural = _("executions")
+        permissions = [("upload_csv", _("Can upload activity CSV files"))]
+        constraints = [
+            # A rejected or failed run wrote no log rows, so its name may be used again.
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(status__in=["pending", "running", "completed"]),
+                name="executions_active_name_uniq",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="executions_status_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProcessingError(models.Model):
+    """A failed cell or a rejected file, kept ``ERROR_RETENTION_DAYS`` (the seed's DynamoDB)."""
+
+    class Kind(models.TextChoices):
+        CELL = "cell", _("failed cell")
+        FILE = "file", _("rejected file")
+
+    execution = models.ForeignKey(
+        Execution,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="errors",
+        verbose_name=_("execution"),
+    )
+    execution_name = models.CharField(_("execution name"), max_length=80)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.CELL)
+    row_number = models.IntegerField(_("row"), null=True, blank=True)
+    user_id = models.CharField(_("user ID"), max_length=64, null=True, blank=True)
+    processing_type = models.CharField(_("processing type"), max_length=50, null=True, blank=True)
+    raw_value = models.TextField(_("raw value"), null=True, blank=True)
+    error_message = models.TextField(_("error message"))
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+
+    class Meta:
+        db_table = "processing_errors"
+        ordering = ["-created_at", "id"]
+        verbose_name = _("processing error")
+        verbose_name_plural = _("processing errors")
+        indexes = [models.Index(fields=["user_id", "-created_at"], name="perrors_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.execution_name}: {self.error_message[:60]}"
+
+
+class JobRun(models.Model):
+    """One run of a scheduled or maintenance job, with what it did."""
+
+    class Job(models.TextChoices):
+        PARTITIONS = "partitions", _("partitions")
+        SUMMARIZE = "summarize", _("summaries")
+        RETENTION = "retention", _("retention")
+        ERRORS = "errors", _("error purge")
+        STALE_RUNS = "stale_runs", _("stale runs")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+
+    job = models.CharField(_("job"), max_length=20, choices=Job.choices)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.RUNNING
+    )
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    partitions_created = models.JSONField(_("partitions created"), default=list, blank=True)
+    partitions_dropped = models.JSONField(_("partitions dropped"), default=list, blank=True)
+    rows_moved = models.BigIntegerField(_("rows moved from DEFAULT"), default=0)
+    rows_summarized = models.BigIntegerField(_("rows summarized"), default=0)
+    rows_archived = models.BigIntegerField(_("rows archived"), default=0)
+    rows_deleted = models.BigIntegerField(_("rows deleted"), default=0)
+    archives = models.JSONField(_("archives"), default=list, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    error_message = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        db_table = "job_runs"
+        ordering = ["-started_at"]
+        verbose_name = _("job run")
+        verbose_name_plural = _("job runs")
+        indexes = [models.Index(fields=["job", "-started_at"], name="job_runs_job_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.started_at:%Y-%m-%d %H:%M}"
