@@ -141,6 +141,7 @@ class Execution(models.Model):
     digest = models.CharField(_("digest"), max_length=64, blank=True)
     progress_phase = models.CharField(_("phase"), max_length=20, blank=True)
     progress_rows = models.BigIntegerField(_("rows staged"), default=0)
+    progress_bytes = models.BigIntegerField(_("bytes read"), default=0)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)

@@ -90,6 +90,7 @@ class Migration(migrations.Migration):
                 ('digest', models.CharField(blank=True, max_length=64, verbose_name='digest')),
                 ('progress_phase', models.CharField(blank=True, max_length=20, verbose_name='phase')),
                 ('progress_rows', models.BigIntegerField(default=0, verbose_name='rows staged')),
+                ('progress_bytes', models.BigIntegerField(default=0, verbose_name='bytes read')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
                 ('started_at', models.DateTimeField(blank=True, null=True, verbose_name='started at')),
                 ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
