@@ -1,0 +1,38 @@
+"""A fresh, migrated database for a benchmark, on DATABASE_URL's server (else the embedded one)."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+import environ
+import psycopg
+
+
+def django_bench_db(name: str = "auditsite_bench") -> None:
+    """Point Django at a new database ``name`` (dropped first if it exists) and migrate it."""
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        from auditsite.embedded import embedded_postgres_url
+
+        base = embedded_postgres_url()
+    config = environ.Env.db_url_config(base)
+    params = {
+        "dbname": "postgres",
+        "user": config["USER"] or None,
+        "password": config["PASSWORD"] or None,
+        "host": config["HOST"] or config["OPTIONS"].get("host"),
+        "port": config["PORT"] or None,
+    }
+    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(base)
+    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditsite.settings.test")
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
