@@ -1,0 +1,723 @@
+"""CSV ingestion: every cell of an activity file becomes exactly one processing log row.
+
+The file is parsed once in Python and streamed with ``COPY`` into a temporary staging table;
+everything else is set-based SQL in ONE transaction per Execution: classification of each cell
+(SPEC §4), running totals with a window function (several rows of one user chain), one upsert of
+``user_statistics``, one ``INSERT … SELECT`` into ``processing_logs`` in (row, registry) order,
+failed cells into the error store, counts and a digest. No loop over rows touches the database.
+
+Concurrency: before reading any counter, the run locks the ``users`` rows of the file's users in
+``user_id`` order (``FOR NO KEY UPDATE``), so two imports over the same users serialize per user,
+never deadlock, and never lose an update.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from logs.models import Execution
+from logs.services import error_store
+from logs.services.integrity import execution_digest
+from logs.services.sources import FileFacts, SourceError, inspect_file, local_copy, stored_copy
+from users.statistics import STATISTICS, STATISTICS_BY_COLUMN, Statistic
+
+MAX_COUNTER = 2_147_483_647
+MAX_NAME_LENGTH = 80
+PROBLEMS_SHOWN = 100
+PROGRESS_EVERY_ROWS = 20_000
+_GENERATED_NAME_RE = re.compile(r"^user-log-\d{8}-\d{6}$")
+
+Progress = Callable[[str, int, int], None]  # (phase, rows staged, bytes read)
+
+
+class IngestRejected(Exception):
+    """A file-level rejection (SPEC §4); the message is meant for the person who sent the file."""
+
+    def __init__(self, message: str, execution: Execution | None = None) -> None:
+        super().__init__(message)
+        self.execution = execution
+
+
+@dataclass
+class CellProblem:
+    row_number: int  # line of the file where the row ends
+    user_id: str | None
+    processing_type: str | None
+    message: str
+
+
+@dataclass
+class IngestResult:
+    execution: Execution | None  # None for a dry run
+    execution_name: str
+    dry_run: bool
+    rejected: bool = False
+    message: str = ""
+    rows_total: int = 0
+    log_rows: int = 0
+    success_count: int = 0
+    failed_count: int = 0
+    skipped_count: int = 0
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[CellProblem] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_total / self.elapsed_seconds if self.elapsed_seconds else 0.0
+
+
+@dataclass(frozen=True)
+class Header:
+    width: int
+    user_id_position: int
+    statistics: tuple[Statistic, ...]  # the registry columns present, in registry order
+    positions: tuple[int, ...]  # position of each of those columns in a row
+    warnings: tuple[str, ...]
+
+
+def header_parse(fields: list[str]) -> Header:
+    """Validate a header row (trimmed, case-insensitive); raises SourceError with the reason."""
+    names = [name.strip().lower() for name in fields]
+    if names and names[0].startswith("\ufeff"):
+        names[0] = names[0].lstrip("\ufeff")
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        msg = f"repeated column in header: {', '.join(repeated)}"
+        raise SourceError(msg)
+    if "user_id" not in names:
+        msg = "the header has no user_id column"
+        raise SourceError(msg)
+    present = tuple(statistic for statistic in STATISTICS if statistic.column in names)
+    if not present:
+        expected = ", ".join(statistic.column for statistic in STATISTICS)
+        msg = f"the header has no statistic column (expected at least one of: {expected})"
+        raise SourceError(msg)
+    unknown = [name for name in names if name != "user_id" and name not in STATISTICS_BY_COLUMN]
+    warnings = tuple(
+        f"unknown column ignored: {name!r}" if name else "a column with an empty name was ignored"
+        for name in unknown
+    )
+    return Header(
+        width=len(names),
+        user_id_position=names.index("user_id"),
+        statistics=present,
+        positions=tuple(names.index(statistic.column) for statistic in present),
+        warnings=warnings,
+    )
+
+
+# --- execution names ---------------------------------------------------------------------
+
+
+def _name_in_use(name: str) -> Execution | None:
+    return (
+        Execution.objects.filter(name=name, status__in=Execution.ACTIVE_STATUSES)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def _explicit_name_problem(name: str) -> str | None:
+    if not name.strip():
+        return "the execution name is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"the execution name is longer than {MAX_NAME_LENGTH} characters"
+    holder = _name_in_use(name)
+    if holder is None:
+        return None
+    if holder.status == Execution.Status.COMPLETED:
+        return f"execution name {name!r} is already used by a completed run"
+    return f"execution name {name!r} is in use by a run that is {holder.status}"
+
+
+def _generated_name_base(file_name: str) -> str:
+    stem = Path(file_name).stem
+    if _GENERATED_NAME_RE.match(stem):
+        return stem
+    return "user-log-" + timezone.localtime().strftime("%Y%m%d-%H%M%S")
+
+
+def _generated_name_candidates(file_name: str):
+    base = _generated_name_base(file_name)
+    yield base
+    suffix = 2
+    while True:
+        yield f"{base}-{suffix}"
+        suffix += 1
+
+
+def _free_generated_name(file_name: str) -> str:
+    for candidate in _generated_name_candidates(file_name):
+        if _name_in_use(candidate) is None:
+            return candidate
+    raise AssertionError  # unreachable: the candidates never end
+
+
+# --- executions ------------------------------------------------------------------------
+
+
+def _reject(execution: Execution, message: str) -> None:
+    execution.status = Execution.Status.REJECTED
+    execution.error_message = message
+    execution.finished_at = timezone.now()
+    execution.progress_phase = "done"
+    execution.save()
+    error_store.error_record_file(execution=execution, message=message)
+
+
+def execution_create(
+    *,
+    file_name: str,
+    source: str = "",
+    stored_file: str | None = None,
+    path: Path | None = None,
+    uploaded_by=None,
+    execution_name: str | None = None,
+    force: bool = False,
+) -> Execution:
+    """A pending Execution for one file, ready for ``execution_run``.
+
+    An explicit name that is too long or already used is a rejection known before running:
+    the rejected Execution is recorded and ``IngestRejected`` raised.
+    """
+    fields = {
+        "file_name": file_name,
+        "source": source or (str(path) if path else stored_file or ""),
+        "uploaded_by": uploaded_by,
+        "force": force,
+    }
+    if stored_file:
+        fields["file"] = stored_file
+    if execution_name is not None:
+        problem = _explicit_name_problem(execution_name)
+        if problem is None:
+            try:
+                with transaction.atomic():
+                    return Execution.objects.create(name=execution_name, **fields)
+            except IntegrityError:  # taken between the check and the insert
+                problem = f"execution name {execution_name!r} is in use by another run"
+        rejected = Execution.objects.create(
+            name=execution_name[:MAX_NAME_LENGTH], status=Execution.Status.REJECTED, **fields
+        )
+        _reject(rejected, problem)
+        raise IngestRejected(problem, rejected)
+    while True:
+        name = _free_generated_name(file_name)
+        try:
+            with transaction.atomic():
+                return Execution.objects.create(name=name, **fields)
+        except IntegrityError:  # another run took it meanwhile: take the next suffix
+            continue
+
+
+class _ProgressWriter:
+    """Publishes progress on a connection of its own, so others see it during the long
+    transaction of the run; throttled, and never fatal to the import."""
+
+    def __init__(self, execution: Execution, extra: Progress | None) -> None:
+        self._execution_id = execution.pk
+        self._extra = extra
+        self._last = 0.0
+        self._phase = ""
+        self._conn = None
+        try:
+            self._conn = connection.get_new_connection(connection.get_connection_params())
+            self._conn.autocommit = True
+        except Exception:  # noqa: BLE001 - progress is a courtesy; the import goes on without it
+            self._conn = None
+
+    def __call__(self, phase: str, rows: int, bytes_read: int) -> None:
+        if self._extra:
+            self._extra(phase, rows, bytes_read)
+        now = time.monotonic()
+        if self._conn is None or (phase == self._phase and now - self._last < 0.5):
+            return
+        self._phase, self._last = phase, now
+        try:
+            self._conn.execute(
+                "UPDATE executions SET progress_phase = %s, progress_rows = %s, "
+                "progress_bytes = %s WHERE id = %s",
+                (phase, rows, bytes_read, self._execution_id),
+            )
+        except Exception:  # noqa: BLE001 - see above
+            self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def execution_run(*, execution: Execution, progress: Progress | None = None) -> IngestResult:
+    """Run a pending Execution in one transaction; a file-level rejection is recorded and
+    returned (``rejected=True``), any other failure marks the Execution failed and re-raises."""
+    started = time.monotonic()
+    execution.status = Execution.Status.RUNNING
+    execution.started_at = timezone.now()
+    execution.progress_phase = "reading"
+    execution.save(update_fields=["status", "started_at", "progress_phase"])
+    reporter = _ProgressWriter(execution, progress)
+    try:
+        opener = (
+            stored_copy(execution.file.name) if execution.file else local_copy(execution.source)
+        )
+        with opener as path:
+            facts = inspect_file(path)
+            execution.size_bytes, execution.sha256 = facts.size, facts.sha256
+            with transaction.atomic():
+                _hold_run_lock(execution)
+                tally = _ingest(
+                    path,
+                    facts,
+                    execution_name=execution.name,
+                    execution=execution,
+                    force=execution.force,
+                    progress=reporter,
+                )
+    except SourceError as exc:
+        _reject(execution, str(exc))
+        return IngestResult(
+            execution=execution,
+            execution_name=execution.name,
+            dry_run=False,
+            rejected=True,
+            message=str(exc),
+            elapsed_seconds=time.monotonic() - started,
+        )
+    except BaseException as exc:
+        Execution.objects.filter(pk=execution.pk).update(
+            status=Execution.Status.FAILED,
+            error_message=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+        raise
+    finally:
+        reporter.close()
+    execution.refresh_from_db()
+    error_store.errors_export_cells(execution=execution)
+    return tally.result(execution=execution, dry_run=False, started=started)
+
+
+_RUN_LOCK_NAMESPACE = 0x1A5D  # pg_advisory_xact_lock(namespace, execution id)
+
+
+def _hold_run_lock(execution: Execution) -> None:
+    """Held by the transaction applying ``execution``; gone the moment that transaction ends,
+    whether it commits, rolls back or its worker is killed."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_RUN_LOCK_NAMESPACE, execution.pk])
+
+
+def execution_fail_if_abandoned(*, execution: Execution) -> bool:
+    """Mark a ``running`` Execution ``failed`` when no transaction is applying it any more
+    (its worker died); returns whether it did. A run still in progress is left alone."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)", [_RUN_LOCK_NAMESPACE, execution.pk]
+        )
+        if not cursor.fetchone()[0]:
+            return False
+        return bool(
+            Execution.objects.filter(pk=execution.pk, status=Execution.Status.RUNNING).update(
+                status=Execution.Status.FAILED,
+                error_message="the worker running this import stopped; nothing was applied",
+                finished_at=timezone.now(),
+            )
+        )
+
+
+def ingest_preview(
+    *, path: Path, file_name: str, execution_name: str | None = None, force: bool = False
+) -> IngestResult:
+    """Dry run: exactly the counts and problems a real run would have now; writes nothing."""
+    started = time.monotonic()
+    if execution_name is not None:
+        name = execution_name
+        problem = _explicit_name_problem(execution_name)
+    else:
+        name, problem = _free_generated_name(file_name), None
+    try:
+        if problem:
+            raise SourceError(problem)
+        facts = inspect_file(path)
+        with transaction.atomic():
+            tally = _ingest(path, facts, execution_name=name, execution=None, force=force)
+            transaction.set_rollback(True)
+    except SourceError as exc:
+        return IngestResult(
+            execution=None,
+            execution_name=name,
+            dry_run=True,
+            rejected=True,
+            message=str(exc),
+            elapsed_seconds=time.monotonic() - started,
+        )
+    return tally.result(execution=None, dry_run=True, started=started)
+
+
+# --- the engine ------------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    execution_name: str
+    rows_total: int
+    counts: dict[str, dict[str, int]]
+    warnings: list[str]
+    problems: list[CellProblem]
+
+    def result(self, *, execution: Execution | None, dry_run: bool, started: float):
+        by_status = {"success": 0, "failed": 0, "skipped": 0}
+        for per_status in self.counts.values():
+            for status, count in per_status.items():
+                by_status[status] += count
+        return IngestResult(
+            execution=execution,
+            execution_name=self.execution_name,
+            dry_run=dry_run,
+            rows_total=self.rows_total,
+            log_rows=sum(by_status.values()),
+            success_count=by_status["success"],
+            failed_count=by_status["failed"],
+            skipped_count=by_status["skipped"],
+            counts=self.counts,
+            warnings=self.warnings,
+            problems=self.problems,
+            elapsed_seconds=time.monotonic() - started,
+        )
+
+
+def _duplicate_of(sha256: str, execution: Execution | None) -> Execution | None:
+    earlier = Execution.objects.filter(sha256=sha256, status=Execution.Status.COMPLETED)
+    if execution is not None:
+        earlier = earlier.exclude(pk=execution.pk)
+    return earlier.order_by("created_at").first()
+
+
+def _ingest(
+    path: Path,
+    facts: FileFacts,
+    *,
+    execution_name: str,
+    execution: Execution | None,
+    force: bool,
+    progress: Progress | None = None,
+) -> _Tally:
+    """Stage, classify and (with an execution) apply one file. Runs inside a transaction."""
+    apply = execution is not None
+    with connection.cursor() as cursor:
+        # Same content twice at once: the second waits here, then sees the first as completed.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [facts.sha256])
+        if not force and (earlier := _duplicate_of(facts.sha256, execution)) is not None:
+            msg = (
+                f"the same file (sha256 {facts.sha256[:12]}…) was already processed as "
+                f"{earlier.name!r}; use force to process it again"
+            )
+            raise SourceError(msg)
+        header, rows_total = _stage(cursor, path, facts.encoding, progress)
+        if progress:
+            progress("applying", rows_total, facts.size)
+        if apply:
+            _lock_users(cursor)
+        _classify(cursor, header)
+        _resolve_overflow(cursor)
+        warnings = list(header.warnings)
+        if rows_total == 0:
+            warnings.append("the file has a header but no data rows")
+        counts = _counts(cursor)
+        problems = _problems(cursor)
+        if apply:
+            _apply(cursor, header, execution_name=execution_name)
+            error_store.errors_record_staged_cells(execution=execution)
+            _complete(execution, rows_total, counts, warnings)
+    return _Tally(execution_name, rows_total, counts, warnings, problems)
+
+
+def _is_blank(fields: list[str]) -> bool:
+    return len(fields) <= 1 and (not fields or not fields[0].strip())
+
+
+def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> tuple[Header, int]:
+    """Parse the file once and COPY its rows into the ``ingest_rows`` temporary table."""
+    with path.open("rb") as raw:
+        text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+        reader = csv.reader(text)
+        try:
+            fields = next((row for row in reader if not _is_blank(row)), None)
+            if fields is None:
+                msg = "the file has no header row"
+                raise SourceError(msg)
+            header = header_parse(fields)
+            value_columns = [f"v{index}" for index in range(len(header.statistics))]
+            cursor.execute(
+                "CREATE TEMPORARY TABLE ingest_rows (row_no integer, line_no integer, "
+                "field_count integer, user_id text, "
+                + ", ".join(f"{column} text" for column in value_columns)
+                + ") ON COMMIT DROP"
+            )
+            width, uid, positions = header.width, header.user_id_position, header.positions
+            row_no = 0
+            with cursor.copy(
+                "COPY ingest_rows (row_no, line_no, field_count, user_id, "
+                + ", ".join(value_columns)
+                + ") FROM STDIN"
+            ) as copy:
+                write = copy.write_row
+                for fields in reader:
+                    if _is_blank(fields):
+                        continue
+                    row_no += 1
+                    count = len(fields)
+                    if count == width:
+                        values = [fields[position].strip() for position in positions]
+                        user_id = fields[uid].strip()
+                    else:
+                        values = ["" for _ in positions]
+                        user_id = fields[uid].strip() if uid < count else ""
+                    write((row_no, reader.line_num, count, user_id, *values))
+                    if progress and row_no % PROGRESS_EVERY_ROWS == 0:
+                        progress("staging", row_no, raw.tell())
+        except csv.Error as exc:
+            msg = f"line {reader.line_num}: the CSV cannot be parsed ({exc})"
+            raise SourceError(msg) from exc
+    cursor.execute("ANALYZE ingest_rows")
+    return header, row_no
+
+
+def _lock_users(cursor) -> None:
+    """Lock the file's users in user_id order: concurrent imports wait, never deadlock."""
+    cursor.execute(
+        "SELECT 1 FROM users WHERE user_id IN (SELECT user_id FROM ingest_rows) "
+        "ORDER BY user_id FOR NO KEY UPDATE"
+    )
+
+
+def _classify(cursor, header: Header) -> None:
+    """One row per (data row, statistic) in ``ingest_cells`` with its log row's values."""
+    values = ", ".join(
+        f"({index}, '{statistic.processing_type}', '{statistic.column}', r.v{index})"
+        for index, statistic in enumerate(header.statistics)
+    )
+    current = " ".join(
+        f"WHEN {index} THEN st.{statistic.column}"
+        for index, statistic in enumerate(header.statistics)
+    )
+    cursor.execute(
+        f"""
+        CREATE TEMPORARY TABLE ingest_cells ON COMMIT DROP AS
+        WITH cells AS (
+            SELECT r.row_no, r.line_no, r.field_count, s.idx, s.processing_type, s.column_name,
+                   r.user_id AS raw_user_id, s.raw,
+                   CASE
+                       WHEN r.field_count <> %(width)s THEN 'malformed'
+                       WHEN r.user_id = '' THEN 'missing_user'
+                       WHEN length(r.user_id) > 10 THEN 'long_user'
+                       WHEN u.user_id IS NULL THEN 'unknown_user'
+                       WHEN s.raw = '' THEN 'empty'
+                       WHEN s.raw !~ '^[+-]?[0-9]+$' THEN 'not_integer'
+                       WHEN s.raw::numeric < 0 THEN 'negative'
+                       WHEN s.raw::numeric = 0 THEN 'zero'
+                       ELSE 'add'
+                   END AS kind,
+                   CASE WHEN s.raw ~ '^[+-]?[0-9]+$' THEN s.raw::numeric END AS value,
+                   COALESCE(CASE s.idx {current} END, 0) AS base
+            FROM ingest_rows r
+            CROSS JOIN LATERAL (VALUES {values}) AS s(idx, processing_type, column_name, raw)
+            LEFT JOIN users u ON u.user_id = r.user_id
+            LEFT JOIN user_statistics st ON st.user_id = u.user_id
+        ),
+        chained AS (
+            SELECT cells.*,
+                   base + sum(CASE WHEN kind = 'add' THEN value ELSE 0 END) OVER (
+                       PARTITION BY raw_user_id, idx ORDER BY row_no ROWS UNBOUNDED PRECEDING
+                   ) AS after
+            FROM cells
+        )
+        SELECT row_no, line_no, idx, processing_type, column_name, raw_user_id, raw, kind, value,
+               base,
+               max(after) OVER (PARTITION BY raw_user_id, idx) > {MAX_COUNTER} AS overflow_group,
+               CASE
+                   WHEN kind = 'malformed' AND raw_user_id <> '' AND length(raw_user_id) <= 10
+                       THEN raw_user_id
+                   WHEN kind IN ('malformed', 'missing_user', 'long_user') THEN NULL
+                   ELSE raw_user_id
+               END::varchar(10) AS user_id,
+               CASE
+                   WHEN kind = 'add' AND after <= {MAX_COUNTER} THEN (after - value)::bigint
+                   WHEN kind IN ('empty', 'zero', 'not_integer', 'negative')
+                        AND after <= {MAX_COUNTER} THEN after::bigint
+               END AS old_value,
+               CASE
+                   WHEN kind IN ('add', 'empty', 'zero') AND after <= {MAX_COUNTER}
+                       THEN after::bigint
+                   WHEN kind = 'unknown_user' AND value BETWEEN -{MAX_COUNTER} - 1
+                        AND {MAX_COUNTER} THEN value::bigint
+               END AS new_value,
+               CASE
+                   WHEN kind = 'add' THEN 'success'
+                   WHEN kind IN ('empty', 'zero') THEN 'skipped'
+                   ELSE 'failed'
+               END AS status,
+               CASE kind
+                   WHEN 'malformed' THEN format(
+                       'malformed row: %%s fields where the header has %%s', field_count,
+                       %(width)s)
+                   WHEN 'missing_user' THEN 'missing user_id'
+                   WHEN 'long_user' THEN format(
+                       'user_id longer than 10 characters: "%%s"',
+                       left(raw_user_id, 40) || CASE WHEN length(raw_user_id) > 40
+                                                     THEN '…' ELSE '' END)
+                   WHEN 'unknown_user' THEN 'User not found in users table'
+                   WHEN 'not_integer' THEN format(
+                       '%%s: not an integer: "%%s"', column_name,
+                       left(raw, 40) || CASE WHEN length(raw) > 40 THEN '…' ELSE '' END)
+                   WHEN 'negative' THEN format(
+                       '%%s: negative value %%s (increments are never below 0)', column_name,
+                       left(raw, 40))
+               END AS error_message
+        FROM chained
+        """,
+        {"width": header.width},
+    )
+
+
+def _resolve_overflow(cursor) -> None:
+    """Chains that pass 2,147,483,647 are replayed cell by cell (rare): a cell that would
+    overflow fails and the chain goes on from the last good value."""
+    cursor.execute(
+        "SELECT raw_user_id, idx, row_no, kind, value, base, column_name FROM ingest_cells "
+        "WHERE overflow_group ORDER BY raw_user_id, idx, row_no"
+    )
+    rows = cursor.fetchall()
+    if not rows:
+        return
+    updates: list[tuple] = []
+    chain_key, current = None, 0
+    for user_id, idx, row_no, kind, value, base, column in rows:
+        if (user_id, idx) != chain_key:
+            chain_key, current = (user_id, idx), int(base)
+        if kind == "add":
+            result = current + int(value)
+            if result > MAX_COUNTER:
+                message = f"{column}: result {result} is above the maximum {MAX_COUNTER}"
+                updates.append((row_no, idx, current, None, "failed", message))
+            else:
+                updates.append((row_no, idx, current, result, "success", None))
+                current = result
+        elif kind in ("empty", "zero"):
+            updates.append((row_no, idx, current, current, "skipped", None))
+        else:  # not_integer / negative: failed, message already set
+            updates.append((row_no, idx, current, None, "failed", None))
+    columns = list(zip(*updates, strict=True))
+    cursor.execute(
+        """
+        UPDATE ingest_cells c
+        SET old_value = u.old_value, new_value = u.new_value, status = u.status,
+            error_message = COALESCE(u.error_message, c.error_message)
+        FROM unnest(%s::int[], %s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::text[])
+             AS u(row_no, idx, old_value, new_value, status, error_message)
+        WHERE c.row_no = u.row_no AND c.idx = u.idx
+        """,
+        [list(column) for column in columns],
+    )
+
+
+def _counts(cursor) -> dict[str, dict[str, int]]:
+    cursor.execute(
+        "SELECT processing_type, status, count(*) FROM ingest_cells GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for processing_type, status, count in cursor.fetchall():
+        counts.setdefault(processing_type, {"success": 0, "failed": 0, "skipped": 0})[status] = (
+            count
+        )
+    return counts
+
+
+def _problems(cursor) -> list[CellProblem]:
+    cursor.execute(
+        "SELECT line_no, coalesce(user_id, nullif(left(raw_user_id, 40), '')), processing_type, "
+        "error_message FROM ingest_cells WHERE status = 'failed' ORDER BY row_no, idx LIMIT %s",
+        [PROBLEMS_SHOWN],
+    )
+    return [CellProblem(*row) for row in cursor.fetchall()]
+
+
+def _apply(cursor, header: Header, *, execution_name: str) -> None:
+    """Write counters and log rows from ``ingest_cells`` (users already locked)."""
+    present = [(index, statistic.column) for index, statistic in enumerate(header.statistics)]
+    final = ", ".join(
+        f"COALESCE(max(new_value) FILTER (WHERE idx = {index} AND status = 'success'), "
+        f"max(base) FILTER (WHERE idx = {index}))::integer AS {column}"
+        for index, column in present
+    )
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE ingest_counters ON COMMIT DROP AS "
+        f"SELECT raw_user_id AS user_id, {final} FROM ingest_cells "
+        "WHERE kind NOT IN ('malformed', 'missing_user', 'long_user', 'unknown_user') "
+        "GROUP BY raw_user_id HAVING bool_or(status = 'success')"
+    )
+    assignments = ", ".join(f"{column} = f.{column}" for _, column in present)
+    cursor.execute(
+        f"UPDATE user_statistics s SET {assignments}, updated_at = now() "
+        "FROM ingest_counters f WHERE s.user_id = f.user_id"
+    )
+    columns = ", ".join(column for _, column in present)
+    cursor.execute(
+        f"INSERT INTO user_statistics (user_id, {columns}, updated_at) "
+        f"SELECT user_id, {columns}, now() FROM ingest_counters f "
+        "WHERE NOT EXISTS (SELECT 1 FROM user_statistics s WHERE s.user_id = f.user_id) "
+        "ORDER BY user_id"
+    )
+    cursor.execute(
+        """
+        INSERT INTO processing_logs (execution_name, user_id, processing_type, old_value,
+                                     new_value, status, error_message)
+        SELECT %s, user_id, processing_type, old_value::integer, new_value::integer, status,
+               error_message
+        FROM ingest_cells ORDER BY row_no, idx
+        """,
+        [execution_name],
+    )
+
+
+def _complete(
+    execution: Execution,
+    rows_total: int,
+    counts: dict[str, dict[str, int]],
+    warnings: list[str],
+) -> None:
+    totals = {"success": 0, "failed": 0, "skipped": 0}
+    for per_status in counts.values():
+        for status, count in per_status.items():
+            totals[status] += count
+    execution.status = Execution.Status.COMPLETED
+    execution.rows_total = rows_total
+    execution.log_rows = sum(totals.values())
+    execution.success_count = totals["success"]
+    execution.failed_count = totals["failed"]
+    execution.skipped_count = totals["skipped"]
+    execution.counts = counts
+    execution.warnings = warnings
+    execution.digest = execution_digest(execution_name=execution.name)
+    execution.progress_phase = "done"
+    execution.progress_rows = rows_total
+    execution.progress_bytes = execution.size_bytes or 0
+    execution.finished_at = timezone.now()
+    execution.save()
+
+
+def source_file_name(source: str) -> str:
+    """The file name part of a path or ``s3://bucket/key``."""
+    return Path(source.removeprefix("s3://")).name

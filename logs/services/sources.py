@@ -1,0 +1,156 @@
+"""Where a CSV comes from (local path, ``s3://bucket/key``, stored upload) and what it is.
+
+Every source becomes a local, seekable file first (S3 objects are streamed to a temporary file),
+so the file can be hashed and its encoding checked before a single row is parsed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+CHUNK = 1024 * 1024
+UTF8_BOM = codecs.BOM_UTF8
+# Control characters never found in a text CSV; their presence means a binary file.
+_BINARY_BYTES = (
+    bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x1A)) + bytes(range(0x1C, 0x20))
+)
+
+
+class SourceError(Exception):
+    """A source that cannot be read, or a file that is not an acceptable CSV."""
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    size: int
+    sha256: str
+    encoding: str  # Python codec: "utf-8-sig" or "cp932"
+
+
+def max_upload_bytes() -> int:
+    return settings.MAX_UPLOAD_MB * 1024 * 1024
+
+
+def _s3_client():
+    import boto3
+
+    return boto3.client("s3", endpoint_url=settings.AWS_S3_ENDPOINT_URL)
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        msg = f"invalid S3 location {uri!r}: expected s3://bucket/key"
+        raise SourceError(msg)
+    return bucket, key
+
+
+@contextlib.contextmanager
+def local_copy(source: str) -> Iterator[Path]:
+    """Yield a local path for ``source``: the path itself, or a temporary copy of an S3 object."""
+    if not source.startswith("s3://"):
+        path = Path(source)
+        if not path.is_file():
+            msg = f"no such file: {source}"
+            raise SourceError(msg)
+        yield path
+        return
+    bucket, key = _split_s3(source)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client = _s3_client()
+        head = client.head_object(Bucket=bucket, Key=key)
+        if head["ContentLength"] > max_upload_bytes():
+            msg = f"file is larger than MAX_UPLOAD_MB ({settings.MAX_UPLOAD_MB} MB)"
+            raise SourceError(msg)
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    except (BotoCoreError, ClientError) as exc:
+        msg = f"cannot read {source}: {exc}"
+        raise SourceError(msg) from exc
+    handle, name = tempfile.mkstemp(prefix="auditsite-", suffix=".csv")
+    try:
+        with os.fdopen(handle, "wb") as target:
+            shutil.copyfileobj(body, target, CHUNK)  # streamed, never whole in memory
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def stored_copy(stored_name: str) -> Iterator[Path]:
+    """Yield a local path for a file kept in the default storage (local disk or S3)."""
+    from django.core.files.storage import default_storage
+
+    try:
+        yield Path(default_storage.path(stored_name))
+        return
+    except NotImplementedError:
+        pass  # remote storage: copy it down
+    handle, name = tempfile.mkstemp(prefix="auditsite-", suffix=".csv")
+    try:
+        with os.fdopen(handle, "wb") as target, default_storage.open(stored_name, "rb") as source:
+            shutil.copyfileobj(source, target, CHUNK)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def _decodes_as(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def inspect_file(path: Path) -> FileFacts:
+    """Size, sha256 and encoding of a CSV file; raises SourceError for a file we do not accept."""
+    size = path.stat().st_size
+    if size == 0:
+        msg = "the file is empty"
+        raise SourceError(msg)
+    if size > max_upload_bytes():
+        msg = f"file is larger than MAX_UPLOAD_MB ({settings.MAX_UPLOAD_MB} MB)"
+        raise SourceError(msg)
+    digest = hashlib.sha256()
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    is_utf8 = True
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+            if len(chunk.translate(None, _BINARY_BYTES)) != len(chunk):
+                msg = "this is not a text CSV file (it contains binary control characters)"
+                raise SourceError(msg)
+            if is_utf8:
+                try:
+                    utf8.decode(chunk)
+                except UnicodeDecodeError:
+                    is_utf8 = False
+    if is_utf8:
+        try:
+            utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            is_utf8 = False
+    if is_utf8:
+        encoding = "utf-8-sig"
+    elif _decodes_as(path, "cp932"):
+        encoding = "cp932"
+    else:
+        msg = "unsupported encoding: the file is neither UTF-8 nor Shift_JIS/CP932"
+        raise SourceError(msg)
+    return FileFacts(size=size, sha256=digest.hexdigest(), encoding=encoding)
