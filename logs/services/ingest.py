@@ -272,11 +272,11 @@ def execution_run(*, execution: Execution, progress: Progress | None = None) -> 
         opener = (
             stored_copy(execution.file.name) if execution.file else local_copy(execution.source)
         )
-        with opener as path:
-            facts = inspect_file(path)
-            execution.size_bytes, execution.sha256 = facts.size, facts.sha256
-            with transaction.atomic():
-                _hold_run_lock(execution)
+        with transaction.atomic():
+            _hold_run_lock(execution)  # from here on, the run is visibly alive
+            with opener as path:
+                facts = inspect_file(path)
+                execution.size_bytes, execution.sha256 = facts.size, facts.sha256
                 tally = _ingest(
                     path,
                     facts,
@@ -417,6 +417,8 @@ def _ingest(
     """Stage, classify and (with an execution) apply one file. Runs inside a transaction."""
     apply = execution is not None
     with connection.cursor() as cursor:
+        # ON COMMIT DROP does not fire when this transaction is only a savepoint of a longer one.
+        cursor.execute(_DROP_STAGING)
         # Same content twice at once: the second waits here, then sees the first as completed.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [facts.sha256])
         if not force and (earlier := _duplicate_of(facts.sha256, execution)) is not None:
@@ -441,7 +443,11 @@ def _ingest(
             _apply(cursor, header, execution_name=execution_name)
             error_store.errors_record_staged_cells(execution=execution)
             _complete(execution, rows_total, counts, warnings)
+        cursor.execute(_DROP_STAGING)
     return _Tally(execution_name, rows_total, counts, warnings, problems)
+
+
+_DROP_STAGING = "DROP TABLE IF EXISTS ingest_rows, ingest_cells, ingest_counters"
 
 
 def _is_blank(fields: list[str]) -> bool:

@@ -10,6 +10,7 @@ import codecs
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -106,12 +107,18 @@ def stored_copy(stored_name: str) -> Iterator[Path]:
         Path(name).unlink(missing_ok=True)
 
 
-def _decodes_as(path: Path, encoding: str) -> bool:
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+# Python's cp932 codec maps the lone bytes 0x80, 0xA0, 0xFD–0xFF, which are not Shift_JIS,
+# to these characters; finding one means the file is in some other encoding.
+_NOT_SHIFT_JIS = re.compile("[\u0080\uf8f0-\uf8f3]")
+
+
+def _is_cp932(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("cp932")(errors="strict")
     try:
         with path.open("rb") as stream:
             while chunk := stream.read(CHUNK):
-                decoder.decode(chunk)
+                if _NOT_SHIFT_JIS.search(decoder.decode(chunk)):
+                    return False
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
@@ -148,7 +155,7 @@ def inspect_file(path: Path) -> FileFacts:
             is_utf8 = False
     if is_utf8:
         encoding = "utf-8-sig"
-    elif _decodes_as(path, "cp932"):
+    elif _is_cp932(path):
         encoding = "cp932"
     else:
         msg = "unsupported encoding: the file is neither UTF-8 nor Shift_JIS/CP932"
