@@ -450,7 +450,7 @@ def _ingest(
     return _Tally(execution_name, rows_total, counts, warnings, problems)
 
 
-_DROP_STAGING = "DROP TABLE IF EXISTS ingest_rows, ingest_cells, ingest_counters"
+_DROP_STAGING = "DROP TABLE IF EXISTS ingest_rows, ingest_cells"
 
 
 def _is_blank(fields: list[str]) -> bool:
@@ -581,7 +581,8 @@ def _classify(cursor, header: Header) -> None:
                        WHEN u.user_id IS NULL THEN 'unknown_user'
                        ELSE s.kind
                    END AS kind,
-                   COALESCE(CASE s.idx {current} END, 0) AS base
+                   COALESCE(CASE s.idx {current} END, 0) AS base,
+                   st.user_id IS NOT NULL AS has_counters
             FROM ingest_rows r
             CROSS JOIN LATERAL (VALUES {values})
                 AS s(idx, processing_type, column_name, kind, number, raw)
@@ -596,7 +597,7 @@ def _classify(cursor, header: Header) -> None:
             FROM cells
         )
         SELECT row_no, line_no, idx, processing_type, column_name, raw_user_id, raw, kind, number,
-               base, after,
+               base, after, has_counters,
                CASE
                    WHEN kind = 'malformed' AND raw_user_id <> '' AND length(raw_user_id) <= 10
                        THEN raw_user_id
@@ -719,22 +720,24 @@ def _apply(cursor, header: Header, *, execution_name: str) -> str:
         f"max(base) FILTER (WHERE idx = {index}))::integer AS {column}"
         for index, column in present
     )
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE ingest_counters ON COMMIT DROP AS "
-        f"SELECT raw_user_id AS user_id, {final} FROM ingest_cells "
-        "WHERE kind NOT IN ('malformed', 'missing_user', 'long_user', 'unknown_user') "
-        "GROUP BY raw_user_id HAVING bool_or(status = 'success')"
-    )
+
+    def changed(which: str) -> str:
+        return (
+            f"SELECT raw_user_id AS user_id, {final} FROM ingest_cells "
+            "WHERE kind NOT IN ('malformed', 'missing_user', 'long_user', 'unknown_user') "
+            f"AND {which} GROUP BY raw_user_id HAVING bool_or(status = 'success')"
+        )
+
     assignments = ", ".join(f"{column} = f.{column}" for _, column in present)
     cursor.execute(
         f"UPDATE user_statistics s SET {assignments}, updated_at = now() "
-        "FROM ingest_counters f WHERE s.user_id = f.user_id"
+        f"FROM ({changed('has_counters')}) f WHERE s.user_id = f.user_id"
     )
+    # Users without a statistics row get one on their first success (users are locked).
     columns = ", ".join(column for _, column in present)
     cursor.execute(
         f"INSERT INTO user_statistics (user_id, {columns}, updated_at) "
-        f"SELECT user_id, {columns}, now() FROM ingest_counters f "
-        "WHERE NOT EXISTS (SELECT 1 FROM user_statistics s WHERE s.user_id = f.user_id) "
+        f"SELECT user_id, {columns}, now() FROM ({changed('NOT has_counters')}) f "
         "ORDER BY user_id"
     )
     # The digest is taken from the rows as inserted, without reading the table back.
