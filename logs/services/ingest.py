@@ -547,7 +547,7 @@ def _lock_users(cursor) -> None:
     """Lock the file's users in user_id order: concurrent imports wait, never deadlock."""
     cursor.execute(
         "SELECT 1 FROM users WHERE user_id IN (SELECT user_id FROM ingest_rows) "
-        "ORDER BY user_id FOR NO KEY UPDATE"
+        'ORDER BY user_id COLLATE "C" FOR NO KEY UPDATE'
     )
 
 
@@ -592,7 +592,8 @@ def _classify(cursor, header: Header) -> None:
         chained AS (
             SELECT cells.*,
                    base + sum(CASE WHEN kind = 'add' THEN number ELSE 0 END) OVER (
-                       PARTITION BY raw_user_id, idx ORDER BY row_no ROWS UNBOUNDED PRECEDING
+                       PARTITION BY raw_user_id COLLATE "C", idx ORDER BY row_no
+                       ROWS UNBOUNDED PRECEDING
                    ) AS after
             FROM cells
         )
