@@ -22,13 +22,15 @@ from logs.tasks import execution_run_task
 from logs.tests.services.test_ingest_concurrency import (
     assert_verify_logs_clean,
     database_url,
+    held_in_another_connection,
     wait_for,
 )
 from users.models import UserStatistics
 from users.services import demo_users_seed
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = pytest.mark.django_db(transaction=True)
 
+RUN_LOCK_NAMESPACE = 0x1A5D  # pg_advisory_xact_lock(namespace, execution id), held by a live run
 WORKER_WAIT_SECONDS = 120  # a 100,000-row import on a busy 2-core machine
 
 
@@ -94,6 +96,7 @@ def _enqueue(path: Path) -> Execution:
     return execution
 
 
+@pytest.mark.slow
 def test_task_runs_an_import_through_a_real_worker(tmp_path, broker):
     """A queued import is picked up by a real worker and completes with the counters applied."""
     demo_users_seed(count=3)
@@ -104,10 +107,7 @@ def test_task_runs_an_import_through_a_real_worker(tmp_path, broker):
     log = tmp_path / "worker.log"
     with _worker(broker, log):
         wait_for(
-            lambda: (
-                _status(execution)[0] != Execution.Status.PENDING
-                and _status(execution)[0] != Execution.Status.RUNNING
-            ),
+            lambda: _status(execution)[0] not in {"pending", "running"},
             "the worker to finish the import",
             WORKER_WAIT_SECONDS,
         )
@@ -118,6 +118,7 @@ def test_task_runs_an_import_through_a_real_worker(tmp_path, broker):
     assert _counters()["U00002"] == (0, 5)
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_import_applies_nothing_and_the_file_runs_again(tmp_path, broker):
     """kill -9 of the worker while it stages or applies: no log rows, no counter change, the
     Execution ends failed; a new run of the same file through a fresh worker completes."""
@@ -168,3 +169,56 @@ def test_worker_killed_mid_import_applies_nothing_and_the_file_runs_again(tmp_pa
     killed.refresh_from_db()
     assert killed.status == Execution.Status.FAILED
     assert_verify_logs_clean()
+
+
+# --- a task delivered again (acks_late) ------------------------------------------------------
+
+
+def _small_execution(tmp_path: Path, status: str) -> Execution:
+    demo_users_seed(count=2)
+    path = tmp_path / "again.csv"
+    path.write_text("user_id,login_count,post_count\nU00001,4,4\n", encoding="utf-8")
+    execution = execution_create(path=path, source=str(path), file_name=path.name)
+    Execution.objects.filter(pk=execution.pk).update(status=status)
+    return execution
+
+
+def test_redelivered_task_of_a_dead_run_fails_it_and_applies_nothing(tmp_path):
+    """The task delivered again for a ``running`` Execution whose worker died marks it failed
+    and does not import the file a second time under the same Execution."""
+    execution = _small_execution(tmp_path, Execution.Status.RUNNING)
+    initial = _counters()
+
+    outcome = execution_run_task(execution.pk)
+
+    assert outcome["status"] == Execution.Status.FAILED
+    assert Execution.objects.get(pk=execution.pk).status == Execution.Status.FAILED
+    assert not ProcessingLog.objects.exists()
+    assert _counters() == initial
+
+
+def test_redelivered_task_of_a_live_run_leaves_it_alone(tmp_path):
+    """The task delivered again while the first run still holds its run lock does nothing."""
+    execution = _small_execution(tmp_path, Execution.Status.RUNNING)
+    initial = _counters()
+
+    with held_in_another_connection(
+        "SELECT pg_advisory_xact_lock(%s, %s)", [RUN_LOCK_NAMESPACE, execution.pk]
+    ):
+        outcome = execution_run_task(execution.pk)
+
+    assert outcome["status"] == Execution.Status.RUNNING
+    assert Execution.objects.get(pk=execution.pk).status == Execution.Status.RUNNING
+    assert not ProcessingLog.objects.exists()
+    assert _counters() == initial
+
+
+@pytest.mark.parametrize("status", [Execution.Status.COMPLETED, Execution.Status.REJECTED])
+def test_task_of_a_finished_execution_does_nothing(tmp_path, status):
+    """A task for an Execution that already finished leaves it and the counters as they are."""
+    execution = _small_execution(tmp_path, status)
+    initial = _counters()
+
+    assert execution_run_task(execution.pk)["status"] == status
+    assert not ProcessingLog.objects.exists()
+    assert _counters() == initial

@@ -75,7 +75,7 @@ def _let_contend(waiters: int, timeout: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def _holding(sql: str, params: list) -> Iterator[None]:
+def held_in_another_connection(sql: str, params: list) -> Iterator[None]:
     """Run ``sql`` in a transaction of a connection of its own, kept open for the block."""
     other = connection.get_new_connection(connection.get_connection_params())
     try:
@@ -87,7 +87,8 @@ def _holding(sql: str, params: list) -> Iterator[None]:
 
 
 def _users_row_locked(user_id: str):
-    return _holding("SELECT 1 FROM users WHERE user_id = %s FOR UPDATE", [user_id])
+    sql = "SELECT 1 FROM users WHERE user_id = %s FOR UPDATE"
+    return held_in_another_connection(sql, [user_id])
 
 
 class _Worker(threading.Thread):

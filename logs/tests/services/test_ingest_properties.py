@@ -47,6 +47,8 @@ VALUES = st.one_of(
     ),
     st.integers(min_value=1, max_value=50).map(str),
 )
+# An ignored column whose quoted cells hold separators, quotes and line breaks: still one row.
+NOTES = st.sampled_from(["x", "", "a,b", 'say "hi"', "two\nlines", "crlf\r\ninside", "日本語"])
 INITIAL_COUNTERS = st.sampled_from([0, 7, MAX_COUNTER - 100, MAX_COUNTER])
 COLUMNS = [statistic.column for statistic in STATISTICS]
 TYPE_COLUMN = {statistic.processing_type: statistic.column for statistic in STATISTICS}
@@ -65,6 +67,7 @@ class Case:
     lines: list[list[str] | None]  # None: a blank line
     line_ending: str
     initial: dict[tuple[str, str], int]  # (user_id, column) -> counter before the import
+    bom: bool = False  # Excel's "CSV UTF-8" starts with one
 
     def content(self) -> bytes:
         buffer = io.StringIO()
@@ -75,7 +78,7 @@ class Case:
                 buffer.write(self.line_ending)
             else:
                 writer.writerow(line)
-        return buffer.getvalue().encode("utf-8")
+        return buffer.getvalue().encode("utf-8-sig" if self.bom else "utf-8")
 
     @property
     def statistics(self) -> list[str]:
@@ -100,7 +103,7 @@ def cases(draw) -> Case:
         if kind == "blank":
             lines.append(None)
             continue
-        by_column = {"user_id": draw(st.sampled_from(USER_IDS)), "note": "x"}
+        by_column = {"user_id": draw(st.sampled_from(USER_IDS)), "note": draw(NOTES)}
         row = [by_column[name] if name in by_column else draw(VALUES) for name in header]
         if kind == "long":
             row.append("7")
@@ -114,7 +117,8 @@ def cases(draw) -> Case:
         for user_id in USERS_WITH_STATISTICS
         for column in COLUMNS
     }
-    return Case(header, lines, draw(st.sampled_from(["\n", "\r\n"])), initial)
+    line_ending = draw(st.sampled_from(["\n", "\r\n"]))
+    return Case(header, lines, line_ending, initial, bom=draw(st.booleans()))
 
 
 @dataclass(frozen=True)
