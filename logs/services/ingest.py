@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from logs.services.integrity import LOG_DIGEST_EXPRESSION
 from logs.services.sources import FileFacts, SourceError, inspect_file, local_copy, stored_copy
 from users.statistics import STATISTICS, STATISTICS_BY_COLUMN, Statistic
 
+logger = logging.getLogger(__name__)
+
 MAX_COUNTER = 2_147_483_647
 MAX_NAME_LENGTH = 80
 PROBLEMS_SHOWN = 100
@@ -38,6 +41,10 @@ PROGRESS_EVERY_ROWS = 20_000
 _GENERATED_NAME_RE = re.compile(r"^user-log-\d{8}-\d{6}$")
 
 Progress = Callable[[str, int, int], None]  # (phase, rows staged, bytes read)
+
+
+class ExecutionNotPending(Exception):
+    """execution_run was asked to run an Execution that is not pending (any more)."""
 
 
 class IngestRejected(Exception):
@@ -264,10 +271,14 @@ def execution_run(*, execution: Execution, progress: Progress | None = None) -> 
     """Run a pending Execution in one transaction; a file-level rejection is recorded and
     returned (``rejected=True``), any other failure marks the Execution failed and re-raises."""
     started = time.monotonic()
-    execution.status = Execution.Status.RUNNING
-    execution.started_at = timezone.now()
-    execution.progress_phase = "reading"
-    execution.save(update_fields=["status", "started_at", "progress_phase"])
+    claimed = Execution.objects.filter(pk=execution.pk, status=Execution.Status.PENDING).update(
+        status=Execution.Status.RUNNING, started_at=timezone.now(), progress_phase="reading"
+    )
+    if not claimed:  # run already, or being run by another worker: never apply twice
+        execution.refresh_from_db()
+        msg = f"execution {execution.name!r} is {execution.status}, not pending"
+        raise ExecutionNotPending(msg)
+    execution.refresh_from_db()
     reporter = _ProgressWriter(execution, progress)
     try:
         opener = (
@@ -275,6 +286,11 @@ def execution_run(*, execution: Execution, progress: Progress | None = None) -> 
         )
         with transaction.atomic():
             _hold_run_lock(execution)  # from here on, the run is visibly alive
+            if not Execution.objects.filter(
+                pk=execution.pk, status=Execution.Status.RUNNING
+            ).exists():  # declared abandoned while starting: leave it failed
+                msg = f"execution {execution.name!r} was marked failed before it started"
+                raise ExecutionNotPending(msg)
             with opener as path:
                 facts = inspect_file(path)
                 execution.size_bytes, execution.sha256 = facts.size, facts.sha256
@@ -296,6 +312,8 @@ def execution_run(*, execution: Execution, progress: Progress | None = None) -> 
             message=str(exc),
             elapsed_seconds=time.monotonic() - started,
         )
+    except ExecutionNotPending:
+        raise
     except BaseException as exc:
         Execution.objects.filter(pk=execution.pk).update(
             status=Execution.Status.FAILED,
@@ -306,7 +324,16 @@ def execution_run(*, execution: Execution, progress: Progress | None = None) -> 
     finally:
         reporter.close()
     execution.refresh_from_db()
-    error_store.errors_export_cells(execution=execution)
+    try:
+        error_store.errors_export_cells(execution=execution)
+    except Exception as exc:  # noqa: BLE001 - the import is committed; its log keeps the cells
+        logger.exception("copying failed cells of %s to the error store failed", execution.name)
+        execution.warnings = [
+            *execution.warnings,
+            f"failed cells could not be copied to the error store ({exc}); "
+            "they remain in the processing logs",
+        ]
+        execution.save(update_fields=["warnings"])
     return tally.result(execution=execution, dry_run=False, started=started)
 
 
@@ -490,7 +517,8 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> tupl
     """Parse the file once and COPY its rows into the ``ingest_rows`` temporary table."""
     with path.open("rb") as raw:
         text = io.TextIOWrapper(raw, encoding=encoding, newline="")
-        reader = csv.reader(text)
+        # strict: an unterminated quote is an error, not a cell that swallows the next rows
+        reader = csv.reader(text, strict=True)
         try:
             fields = next((row for row in reader if not _is_blank(row)), None)
             if fields is None:
@@ -645,12 +673,17 @@ def _classify(cursor, header: Header) -> None:
     )
 
 
+# Cells of known users, which carry the counter's chain (malformed rows and unknown users don't).
+_CHAINED_KINDS = "('add', 'empty', 'zero', 'not_integer', 'negative', 'too_big')"
+
+
 def _resolve_overflow(cursor) -> None:
     """Chains that pass 2,147,483,647 are replayed cell by cell (rare): a cell that would
     overflow fails and the chain goes on from the last good value."""
     cursor.execute(
         "SELECT raw_user_id, idx, row_no, kind, number, base, column_name, raw FROM ingest_cells "
-        "WHERE (raw_user_id, idx) IN (SELECT raw_user_id, idx FROM ingest_cells "
+        f"WHERE kind IN {_CHAINED_KINDS} AND (raw_user_id, idx) IN "
+        "(SELECT raw_user_id, idx FROM ingest_cells "
         f"WHERE kind = 'add' AND after > {MAX_COUNTER}) "
         "ORDER BY raw_user_id, idx, row_no"
     )
@@ -725,8 +758,8 @@ def _apply(cursor, header: Header, *, execution_name: str) -> str:
     def changed(which: str) -> str:
         return (
             f"SELECT raw_user_id AS user_id, {final} FROM ingest_cells "
-            "WHERE kind NOT IN ('malformed', 'missing_user', 'long_user', 'unknown_user') "
-            f"AND {which} GROUP BY raw_user_id HAVING bool_or(status = 'success')"
+            f"WHERE kind IN {_CHAINED_KINDS} AND {which} "
+            "GROUP BY raw_user_id HAVING bool_or(status = 'success')"
         )
 
     assignments = ", ".join(f"{column} = f.{column}" for _, column in present)
