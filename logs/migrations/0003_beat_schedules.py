@@ -10,29 +10,15 @@ from django.conf import settings
 from django.db import migrations
 from django.utils import timezone
 
-# name → (task, crontab). Task names are logs.tasks' registered names.
+# name → (task, crontab "minute hour day-of-month month day-of-week"); tasks are logs.tasks'.
 SCHEDULES = {
-    "partitions (daily)": (
-        "logs.tasks.ensure_partitions",
-        {"minute": "30", "hour": "1", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
-    ),
-    "monthly summaries (1st, 02:00)": (
-        "logs.tasks.summarize_logs",
-        {"minute": "0", "hour": "2", "day_of_week": "*", "day_of_month": "1", "month_of_year": "*"},
-    ),
-    "retention (Sunday, 03:00)": (
-        "logs.tasks.run_retention",
-        {"minute": "0", "hour": "3", "day_of_week": "0", "day_of_month": "*", "month_of_year": "*"},
-    ),
-    "error purge (daily)": (
-        "logs.tasks.purge_errors",
-        {"minute": "30", "hour": "4", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
-    ),
-    "stale runs (hourly)": (
-        "logs.tasks.fail_stale_runs",
-        {"minute": "10", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
-    ),
+    "partitions (daily)": ("logs.tasks.ensure_partitions", "30 1 * * *"),
+    "monthly summaries (1st, 02:00)": ("logs.tasks.summarize_logs", "0 2 1 * *"),
+    "retention (Sunday, 03:00)": ("logs.tasks.run_retention", "0 3 * * 0"),
+    "error purge (daily)": ("logs.tasks.purge_errors", "30 4 * * *"),
+    "stale runs (hourly)": ("logs.tasks.fail_stale_runs", "10 * * * *"),
 }
+CRONTAB_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 
 
 def _schedules_changed(apps):
@@ -45,9 +31,10 @@ def schedules_create(apps, schema_editor):
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     zone = ZoneInfo(settings.TIME_ZONE)
-    for name, (task, cron) in SCHEDULES.items():
+    for name, (task, line) in SCHEDULES.items():
         if PeriodicTask.objects.filter(name=name).exists():
             continue
+        cron = dict(zip(CRONTAB_FIELDS, line.split(), strict=True))
         crontab = CrontabSchedule.objects.filter(timezone=zone, **cron).first()
         if crontab is None:
             crontab = CrontabSchedule.objects.create(timezone=zone, **cron)

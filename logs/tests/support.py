@@ -19,17 +19,8 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 # for the real current month are in this history's future and never in its way.
 TODAY = datetime(2024, 6, 15, 12, 0, tzinfo=TOKYO)
 ARCHIVE_BUCKET = "auditsite-archive-test"
-LOG_FIELDS = [
-    "log_id",
-    "execution_name",
-    "user_id",
-    "processing_type",
-    "old_value",
-    "new_value",
-    "status",
-    "error_message",
-    "processed_at",
-]
+# The table's columns in order (test_seed_sql pins them to the design note's).
+LOG_FIELDS = [field.column for field in ProcessingLog._meta.concrete_fields]
 
 # The design note's §8.3.3 aggregation, with its month taken in the business time zone.
 SEED_8_3_3_SELECT = """
@@ -53,65 +44,74 @@ def month_logs(month: Month) -> list[ProcessingLog]:
     """
     stamp = f"{month.year:04d}{month.month:02d}"
     first, second = f"user-log-{stamp}01-003000", f"user-log-{stamp}15-120000"
-    start = month.start
-    middle = start + timedelta(days=14, hours=12)
+
+    def at(minutes: int) -> datetime:
+        return month.start + timedelta(minutes=minutes)
+
+    middle, last = at(14 * 24 * 60 + 12 * 60), month.end - timedelta(minutes=30)
+    unknown = "User not found in users table"
+    bad_cell = 'post_count: "7,\nx" is not an integer'  # quotes, a comma and a newline
+    # execution, user_id, processing_type, old_value, new_value, status, error_message, at
     rows = [
-        ProcessingLog(
-            execution_name=first,
-            user_id="U00001",
-            processing_type="login_update",
-            old_value=1,
-            new_value=2,
-            status="success",
-            processed_at=start + timedelta(minutes=30),
-        ),
-        ProcessingLog(
-            execution_name=first,
-            user_id="U99999",
-            processing_type="login_update",
-            new_value=5,
-            status="failed",
-            error_message="User not found in users table",
-            processed_at=start + timedelta(minutes=31),
-        ),
-        ProcessingLog(
-            execution_name=first,
-            user_id="U00002",
-            processing_type="post_update",
-            old_value=3,
-            new_value=3,
-            status="skipped",
-            processed_at=start + timedelta(minutes=32),
-        ),
-        ProcessingLog(
-            execution_name=second,
-            user_id="U00003",
-            processing_type="post_update",
-            old_value=0,
-            status="failed",
-            error_message='post_count: "7,\nx" is not an integer',  # quotes, comma, newline
-            processed_at=middle,
-        ),
-        ProcessingLog(
-            execution_name=second,
-            status="failed",
-            error_message="missing user_id",
-            processed_at=month.end - timedelta(minutes=30),
-        ),
+        (first, "U00001", "login_update", 1, 2, "success", None, at(30)),
+        (first, "U99999", "login_update", None, 5, "failed", unknown, at(31)),
+        (first, "U00002", "post_update", 3, 3, "skipped", None, at(32)),
+        (second, "U00003", "post_update", 0, None, "failed", bad_cell, middle),
+        (second, None, None, None, None, "failed", "missing user_id", last),
     ]
     rows += [
-        ProcessingLog(
-            execution_name=second,
-            user_id=f"U{extra + 1:05d}",
-            processing_type="login_update",
-            old_value=extra,
-            new_value=extra + 1,
-            status="success",
-            processed_at=middle + timedelta(minutes=extra),
-        )
-        for extra in range(month.month % 4)
+        (second, f"U{n + 1:05d}", "login_update", n, n + 1, "success", None, middle + timedelta(n))
+        for n in range(month.month % 4)
     ]
-    return rows
+    return [ProcessingLog(**dict(zip(LOG_FIELDS[1:], row, strict=True))) for row in rows]
+
+
+def record_calls(monkeypatch, target, name: str) -> list[dict]:
+    """Record the keyword arguments of every call of ``target.<name>``, which still runs."""
+    real = getattr(target, name)
+    calls: list[dict] = []
+
+    def patched(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(target, name, patched)
+    return calls
+
+
+def fail_at_call(monkeypatch, target, name: str, number: int, error: BaseException) -> list[dict]:
+    """Make ``target.<name>`` raise ``error`` at its ``number``-th call only; return all calls."""
+    real = getattr(target, name)
+    calls: list[dict] = []
+
+    def patched(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == number:
+            raise error
+        return real(**kwargs)
+
+    monkeypatch.setattr(target, name, patched)
+    return calls
+
+
+def after_first_call(monkeypatch, target, name: str, then) -> None:
+    """After the first call of ``target.<name>``, run ``then(result, kwargs)`` (it may raise)."""
+    real = getattr(target, name)
+    calls: list[dict] = []
+
+    def patched(**kwargs):
+        result = real(**kwargs)
+        calls.append(kwargs)
+        if len(calls) == 1:
+            then(result, kwargs)
+        return result
+
+    monkeypatch.setattr(target, name, patched)
+
+
+def late_log(at: datetime) -> ProcessingLog:
+    """A log row arriving late, at ``at``."""
+    return ProcessingLog.objects.create(execution_name="late", status="failed", processed_at=at)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from logs.tests.support import (
     archive_rows,
     month_logs,
     orm_rows,
+    record_calls,
     s3_keys,
 )
 
@@ -51,17 +52,13 @@ def _march_rows() -> int:
 
 
 @pytest.fixture
-def upload_calls(monkeypatch) -> list[str]:
-    """Keys uploaded through the archive's multipart upload, in order."""
-    calls: list[str] = []
-    real = archive._upload
+def upload_calls(monkeypatch) -> list[dict]:
+    """The calls of the archive's multipart upload, in order."""
+    return record_calls(monkeypatch, archive, "_upload")
 
-    def counting(**kwargs):
-        calls.append(kwargs["key"])
-        return real(**kwargs)
 
-    monkeypatch.setattr(archive, "_upload", counting)
-    return calls
+def _keys(calls: list[dict]) -> list[str]:
+    return [call["key"] for call in calls]
 
 
 def test_key_layout_follows_prefix_and_year(settings):
@@ -125,7 +122,7 @@ def test_verified_archive_is_reused_not_uploaded_again(march, s3, upload_calls):
     """A second archive of an unchanged month verifies the stored one and uploads nothing."""
     first = partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
     second = partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
-    assert upload_calls == [KEY]
+    assert _keys(upload_calls) == [KEY]
     assert second.reused
     assert second.stored() == first.stored()
 
@@ -137,7 +134,7 @@ def test_month_with_new_rows_is_archived_again(march, s3, upload_calls):
         execution_name="late", status="success", processed_at=datetime(2023, 3, 30, tzinfo=TOKYO)
     )
     second = partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
-    assert upload_calls == [KEY, KEY]
+    assert _keys(upload_calls) == [KEY, KEY]
     assert (first.rows, second.rows) == (8, 9)
     assert not second.reused
     assert len(archive_rows(s3, KEY)) == 9
@@ -148,7 +145,7 @@ def test_damaged_archive_is_replaced(march, s3, upload_calls):
     partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
     s3.put_object(Bucket=ARCHIVE_BUCKET, Key=KEY, Body=b"not gzip at all")
     manifest = partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
-    assert upload_calls == [KEY, KEY]
+    assert _keys(upload_calls) == [KEY, KEY]
     assert not manifest.reused
     assert len(archive_rows(s3, KEY)) == 8
 
@@ -158,7 +155,7 @@ def test_manifest_without_its_object_is_archived_again(march, s3, upload_calls):
     partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
     s3.delete_object(Bucket=ARCHIVE_BUCKET, Key=KEY)
     assert not partition_archive(table=TABLE, month=MARCH, rows=_march_rows()).reused
-    assert upload_calls == [KEY, KEY]
+    assert _keys(upload_calls) == [KEY, KEY]
 
 
 def test_archive_of_other_rows_with_same_count_is_not_reused(march, s3, upload_calls):
@@ -173,7 +170,7 @@ def test_archive_of_other_rows_with_same_count_is_not_reused(march, s3, upload_c
     s3.put_object(Bucket=ARCHIVE_BUCKET, Key=KEY, Body=gzip.compress(other_csv, mtime=0))
     s3.put_object(Bucket=ARCHIVE_BUCKET, Key=MANIFEST_KEY, Body=json.dumps(stored).encode())
     assert not partition_archive(table=TABLE, month=MARCH, rows=_march_rows()).reused
-    assert upload_calls == [KEY, KEY]
+    assert _keys(upload_calls) == [KEY, KEY]
 
 
 def test_missing_bucket_raises(march, s3, settings):

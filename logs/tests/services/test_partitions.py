@@ -7,6 +7,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from logs.models import JobRun, ProcessingLog
+from logs.services import partitions
 from logs.services.job_runs import JobFailed, JobRefused
 from logs.services.partitions import (
     Month,
@@ -15,6 +16,7 @@ from logs.services.partitions import (
     partitions_list,
     partitions_maintain,
 )
+from logs.tests.support import fail_at_call
 
 pytestmark = pytest.mark.django_db
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -127,19 +129,7 @@ def test_partitions_job_refuses_negative_months():
 
 def test_partitions_job_failure_keeps_what_was_made(monkeypatch):
     """A run failing half-way is failed, and still lists the partitions it did make."""
-    from logs.services import partitions
-
-    real = partitions.partition_create
-    made = []
-
-    def third_fails(**kwargs):
-        made.append(kwargs["month"])
-        if len(made) == 3:
-            msg = "out of disk"
-            raise OSError(msg)
-        return real(**kwargs)
-
-    monkeypatch.setattr(partitions, "partition_create", third_fails)
+    fail_at_call(monkeypatch, partitions, "partition_create", 3, OSError("out of disk"))
     with pytest.raises(JobFailed, match="out of disk"):
         partitions_maintain(months_ahead=3, today=datetime(2031, 1, 15, tzinfo=TOKYO))
     run = JobRun.objects.get()

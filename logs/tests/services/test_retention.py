@@ -12,8 +12,12 @@ from logs.services.partitions import Month, partitions_list
 from logs.services.retention import retention_run
 from logs.tests.support import (
     TOKYO,
+    after_first_call,
     archive_rows,
+    fail_at_call,
+    late_log,
     orm_rows,
+    record_calls,
     s3_keys,
     seed_summary,
     table_exists,
@@ -58,6 +62,14 @@ def _totals(field: str) -> int:
 def _dropped_everywhere() -> list[str]:
     runs = JobRun.objects.filter(job="retention").order_by("pk")
     return [name for run in runs for name in run.partitions_dropped]
+
+
+def _assert_counted_once(*, total: int, summary: set[tuple]) -> None:
+    """Over all runs, each expired month summarized, archived, dropped and counted exactly once."""
+    counted = [_totals(field) for field in ("rows_summarized", "rows_archived", "rows_deleted")]
+    assert counted == [total, total, total]
+    assert _dropped_everywhere() == [month.partition_name for month in EXPIRED]
+    assert _summaries_before(KEEP_FROM) == summary
 
 
 def test_expired_months_summarized_archived_and_dropped(log_history, s3):
@@ -113,18 +125,8 @@ def test_crash_between_archive_and_drop(log_history, s3, monkeypatch):
     """Killed after archiving, before dropping: the next run drops, re-uploading nothing."""
     expected_summary = seed_summary(before=KEEP_FROM.start)
     total = _expired_logs().count()
-    uploads = []
-    real_upload = archive._upload
-    monkeypatch.setattr(
-        archive, "_upload", lambda **kw: uploads.append(kw["key"]) or real_upload(**kw)
-    )
-
-    real_drop = retention.partition_drop
-
-    def killed(**kwargs):
-        raise WorkerKilled
-
-    monkeypatch.setattr(retention, "partition_drop", killed)
+    uploads = record_calls(monkeypatch, archive, "_upload")
+    fail_at_call(monkeypatch, retention, "partition_drop", 1, WorkerKilled())
     with pytest.raises(WorkerKilled):
         retention_run(today=log_history.today)
     first = JobRun.objects.get()
@@ -135,96 +137,66 @@ def test_crash_between_archive_and_drop(log_history, s3, monkeypatch):
     )
     assert table_exists(EXPIRED[0].partition_name)
 
-    monkeypatch.setattr(retention, "partition_drop", real_drop)
     second = retention_run(today=log_history.today)
 
     first.refresh_from_db()
     assert first.status == JobRun.Status.FAILED
     assert f"job run #{second.pk}" in first.error_message
     assert second.status == JobRun.Status.SUCCEEDED
-    assert uploads.count(archive.archive_key(month=EXPIRED[0])) == 1
-    assert len(uploads) == len(EXPIRED)
+    uploaded = [call["key"] for call in uploads]
+    assert uploaded == [archive.archive_key(month=month) for month in EXPIRED]
     assert second.archives[0]["reused"] is True
-    assert (_totals("rows_summarized"), _totals("rows_archived"), _totals("rows_deleted")) == (
-        total,
-        total,
-        total,
-    )
-    assert _dropped_everywhere() == [month.partition_name for month in EXPIRED]
-    assert _summaries_before(KEEP_FROM) == expected_summary
+    _assert_counted_once(total=total, summary=expected_summary)
     assert len(s3_keys(s3)) == 2 * len(EXPIRED)
 
 
 def test_crash_after_drop_before_its_record_undoes_the_drop(log_history, s3, monkeypatch):
     """Killed after DROP but before the JobRun records it: both roll back, the next run drops."""
+    expected_summary = seed_summary(before=KEEP_FROM.start)
     total = _expired_logs().count()
-    real_drop = retention.partition_drop
 
-    def drop_then_killed(**kwargs):
-        real_drop(**kwargs)
+    def killed_after_drop(rows, kwargs):
         assert not table_exists(kwargs["table"])  # dropped, inside the uncommitted transaction
         raise WorkerKilled
 
-    monkeypatch.setattr(retention, "partition_drop", drop_then_killed)
+    after_first_call(monkeypatch, retention, "partition_drop", killed_after_drop)
     with pytest.raises(WorkerKilled):
         retention_run(today=log_history.today)
     first = JobRun.objects.get()
     assert table_exists(EXPIRED[0].partition_name)
     assert (first.partitions_dropped, first.rows_deleted) == ([], 0)
 
-    monkeypatch.setattr(retention, "partition_drop", real_drop)
     retention_run(today=log_history.today)
-    assert _totals("rows_deleted") == total
-    assert _totals("rows_archived") == total
-    assert _dropped_everywhere() == [month.partition_name for month in EXPIRED]
+    _assert_counted_once(total=total, summary=expected_summary)
 
 
 def test_crash_after_drop_committed(log_history, s3, monkeypatch):
     """Killed after the first month's drop committed: it is recorded once, never again."""
     expected_summary = seed_summary(before=KEEP_FROM.start)
     total = _expired_logs().count()
-    real_upsert = retention.summary_month_upsert
-    calls = []
-
-    def killed_at_second_month(**kwargs):
-        calls.append(kwargs["month"])
-        if len(calls) == 2:
-            raise WorkerKilled
-        return real_upsert(**kwargs)
-
-    monkeypatch.setattr(retention, "summary_month_upsert", killed_at_second_month)
+    fail_at_call(monkeypatch, retention, "summary_month_upsert", 2, WorkerKilled())
     with pytest.raises(WorkerKilled):
         retention_run(today=log_history.today)
     first = JobRun.objects.get()
     assert first.partitions_dropped == [EXPIRED[0].partition_name]
     assert first.rows_deleted == first.rows_summarized == first.rows_archived > 0
 
-    monkeypatch.setattr(retention, "summary_month_upsert", real_upsert)
     second = retention_run(today=log_history.today)
     assert EXPIRED[0].partition_name not in second.partitions_dropped
-    assert (_totals("rows_summarized"), _totals("rows_archived"), _totals("rows_deleted")) == (
-        total,
-        total,
-        total,
-    )
-    assert _dropped_everywhere() == [month.partition_name for month in EXPIRED]
-    assert _summaries_before(KEEP_FROM) == expected_summary
+    _assert_counted_once(total=total, summary=expected_summary)
 
 
 def test_manifest_written_but_not_recorded_is_counted_by_next_run(log_history, s3, monkeypatch):
     """Killed after the manifest, before the run recorded the archive: the next run counts it."""
     total = _expired_logs().count()
-    real_archive = retention.partition_archive
 
-    def archive_then_killed(**kwargs):
-        real_archive(**kwargs)
+    def killed(manifest, kwargs):
         raise WorkerKilled
 
-    monkeypatch.setattr(retention, "partition_archive", archive_then_killed)
+    after_first_call(monkeypatch, retention, "partition_archive", killed)
     with pytest.raises(WorkerKilled):
         retention_run(today=log_history.today)
     assert JobRun.objects.get().rows_archived == 0
-    monkeypatch.setattr(retention, "partition_archive", real_archive)
     second = retention_run(today=log_history.today)
     assert second.archives[0]["reused"] is True
     assert "counted here" in second.details["months"]["2022-12"]["archive"]
@@ -265,27 +237,25 @@ def test_archive_failure_drops_nothing(log_history, s3, settings):
     assert _expired_logs().count() > 0
 
 
+def _late_row_after(monkeypatch, step: str) -> None:
+    """A December 2022 row arrives right after the first call of retention's ``step``."""
+    after_first_call(
+        monkeypatch,
+        retention,
+        step,
+        lambda result, kwargs: late_log(datetime(2022, 12, 20, tzinfo=TOKYO)),
+    )
+
+
 def test_row_arriving_before_the_drop_stops_it(log_history, s3, monkeypatch):
     """A row landing after summary and archive refuses the drop; the next run redoes both."""
     month = EXPIRED[0]
-    real_archive = retention.partition_archive
-
-    def archive_then_late_row(**kwargs):
-        manifest = real_archive(**kwargs)
-        ProcessingLog.objects.create(
-            execution_name="late",
-            status="success",
-            processed_at=datetime(2022, 12, 20, tzinfo=TOKYO),
-        )
-        return manifest
-
-    monkeypatch.setattr(retention, "partition_archive", archive_then_late_row)
+    _late_row_after(monkeypatch, "partition_archive")
     with pytest.raises(JobFailed, match="not dropped"):
         retention_run(today=log_history.today)
     assert table_exists(month.partition_name)
     assert "RetentionRefused" in JobRun.objects.get().error_message
 
-    monkeypatch.setattr(retention, "partition_archive", real_archive)
     expected_summary = seed_summary(before=KEEP_FROM.start)
     month_rows = orm_rows(
         ProcessingLog.objects.filter(processed_at__gte=month.start, processed_at__lt=month.end)
@@ -300,18 +270,7 @@ def test_row_arriving_before_the_drop_stops_it(log_history, s3, monkeypatch):
 
 def test_row_arriving_after_the_summary_stops_the_drop(log_history, monkeypatch):
     """Archiving off: a row landing between summary and drop refuses the drop of that month."""
-    real_upsert = retention.summary_month_upsert
-
-    def upsert_then_late_row(**kwargs):
-        change = real_upsert(**kwargs)
-        ProcessingLog.objects.create(
-            execution_name="late",
-            status="failed",
-            processed_at=datetime(2022, 12, 31, tzinfo=TOKYO),
-        )
-        return change
-
-    monkeypatch.setattr(retention, "summary_month_upsert", upsert_then_late_row)
+    _late_row_after(monkeypatch, "summary_month_upsert")
     with pytest.raises(JobFailed, match="holds 6 rows but the summary of 2022-12 accounts for 5"):
         retention_run(today=log_history.today)
     assert table_exists(EXPIRED[0].partition_name)
@@ -320,14 +279,11 @@ def test_row_arriving_after_the_summary_stops_the_drop(log_history, monkeypatch)
 
 def test_archive_not_matching_the_rows_stops_the_drop(log_history, s3, monkeypatch):
     """An archive holding another number of rows than the month refuses the drop."""
-    real_archive = retention.partition_archive
 
-    def short_archive(**kwargs):
-        manifest = real_archive(**kwargs)
+    def one_row_short(manifest, kwargs):
         manifest.rows -= 1
-        return manifest
 
-    monkeypatch.setattr(retention, "partition_archive", short_archive)
+    after_first_call(monkeypatch, retention, "partition_archive", one_row_short)
     with pytest.raises(JobFailed, match="holds 5 rows but 4 were archived"):
         retention_run(today=log_history.today)
     assert table_exists(EXPIRED[0].partition_name)
@@ -355,15 +311,9 @@ def test_dry_run_changes_nothing_and_lists_the_plan(log_history, s3):
 
 def test_dry_run_after_partial_run_shows_what_is_left(log_history, s3, monkeypatch):
     """After a run killed before its first drop, a dry run plans no summary and a verify."""
-    real_drop = retention.partition_drop
-
-    def killed(**kwargs):
-        raise WorkerKilled
-
-    monkeypatch.setattr(retention, "partition_drop", killed)
+    fail_at_call(monkeypatch, retention, "partition_drop", 1, WorkerKilled())
     with pytest.raises(WorkerKilled):
         retention_run(today=log_history.today)
-    monkeypatch.setattr(retention, "partition_drop", real_drop)
     plan = retention_run(dry_run=True, today=log_history.today).details["months"]
     assert (plan["2022-12"]["summarize_rows"], plan["2022-12"]["archive"]) == (0, "verify existing")
     assert (plan["2023-01"]["summarize_rows"] > 0, plan["2023-01"]["archive"]) == (True, "upload")

@@ -9,7 +9,7 @@ from logs.services import summaries
 from logs.services.job_runs import JobFailed, JobRefused
 from logs.services.partitions import Month
 from logs.services.summaries import summaries_update, summary_month_pending
-from logs.tests.support import TOKYO, seed_summary
+from logs.tests.support import TOKYO, fail_at_call, seed_summary
 
 pytestmark = pytest.mark.django_db
 
@@ -128,17 +128,7 @@ def test_pending_reports_without_writing(log_history):
 
 def test_failure_leaves_a_true_record(log_history, monkeypatch):
     """A run failing at its third month is failed with the reason and counts the two it wrote."""
-    real = summaries.summary_month_upsert
-    calls = []
-
-    def third_fails(**kwargs):
-        calls.append(kwargs["month"])
-        if len(calls) == 3:
-            msg = "disk full"
-            raise OSError(msg)
-        return real(**kwargs)
-
-    monkeypatch.setattr(summaries, "summary_month_upsert", third_fails)
+    fail_at_call(monkeypatch, summaries, "summary_month_upsert", 3, OSError("disk full"))
     with pytest.raises(JobFailed, match="disk full"):
         summaries_update(today=log_history.today)
     run = JobRun.objects.get()
