@@ -15,7 +15,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import boto3
 from botocore.exceptions import ClientError
@@ -68,6 +68,9 @@ class ArchiveManifest:
         data = asdict(self)
         del data["reused"]
         return data
+
+
+_MANIFEST_FIELDS = {f.name for f in fields(ArchiveManifest)} - {"reused"}
 
 
 class _CsvCounter:
@@ -237,8 +240,9 @@ def _verified_existing(
     stored = archive_manifest_read(month=month, bucket=bucket, s3=s3)
     if (
         stored is None
-        or stored.get("rows") != rows
-        or stored.get("key") != archive_key(month=month)
+        or set(stored) != _MANIFEST_FIELDS  # not a manifest this code wrote: archive again
+        or stored["rows"] != rows
+        or stored["key"] != archive_key(month=month)
     ):
         return None
     # A manifest without its object, or a damaged object: the month is archived again.

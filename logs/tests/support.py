@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg
 from django.db import connection
 
 from logs.models import ProcessingLog
@@ -129,6 +130,19 @@ def seed_summary(*, before: datetime) -> set[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(SEED_8_3_3_SELECT, {"tz": settings.TIME_ZONE, "before": before})
         return set(cursor.fetchall())
+
+
+def other_connection() -> psycopg.Connection:
+    """A second session on the test database (autocommit), as another process would have."""
+    settings = connection.settings_dict
+    params = {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "password": settings["PASSWORD"],
+        "host": settings["HOST"],
+        "port": settings["PORT"],
+    }
+    return psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True)
 
 
 def table_exists(name: str) -> bool:

@@ -173,6 +173,17 @@ def test_archive_of_other_rows_with_same_count_is_not_reused(march, s3, upload_c
     assert _keys(upload_calls) == [KEY, KEY]
 
 
+def test_foreign_manifest_is_not_trusted(march, s3, upload_calls):
+    """A manifest not shaped like ours (another tool's) is not taken as proof: archive again."""
+    s3.put_object(
+        Bucket=ARCHIVE_BUCKET,
+        Key=MANIFEST_KEY,
+        Body=json.dumps({"rows": _march_rows(), "key": KEY, "sha256": "0" * 64}).encode(),
+    )
+    assert not partition_archive(table=TABLE, month=MARCH, rows=_march_rows()).reused
+    assert _keys(upload_calls) == [KEY]
+
+
 def test_missing_bucket_raises(march, s3, settings):
     """An S3 error surfaces as an exception: the caller must not drop anything."""
     with pytest.raises(ClientError, match="NoSuchBucket"):
@@ -189,6 +200,51 @@ def test_read_back_mismatch_raises_and_writes_no_manifest(march, s3, monkeypatch
     with pytest.raises(ArchiveVerificationError, match="reads back"):
         partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
     assert MANIFEST_KEY not in s3_keys(s3)
+
+
+def test_size_mismatch_after_upload_raises(march, s3, monkeypatch):
+    """An object whose stored size is not the size sent is not accepted as the archive."""
+    real_client = archive.archive_s3_client
+
+    def client_with_wrong_size():
+        client = real_client()
+        real_head = client.head_object
+        client.head_object = lambda **kw: {**real_head(**kw), "ContentLength": 1}
+        return client
+
+    monkeypatch.setattr(archive, "archive_s3_client", client_with_wrong_size)
+    with pytest.raises(ArchiveVerificationError, match="holds 1 bytes"):
+        partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
+    assert MANIFEST_KEY not in s3_keys(s3)
+
+
+@pytest.mark.parametrize("step", [partition_digest, "upload"])
+def test_copy_count_disagreeing_with_the_csv_raises(march, s3, monkeypatch, step):
+    """If COPY's row count and the records in its CSV differ, nothing is trusted."""
+
+    def copy_claiming_three_rows(**kwargs):
+        kwargs["sink"](b"log_id\n1\n2\n")
+        return 3
+
+    monkeypatch.setattr(archive, "_copy_out", copy_claiming_three_rows)
+    with pytest.raises(ArchiveVerificationError, match="COPY sent 3 rows but the CSV holds 2"):
+        if step == "upload":
+            partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
+        else:
+            step(table=TABLE)
+
+
+def test_s3_error_while_checking_an_existing_archive_raises(march, s3, monkeypatch):
+    """An S3 error other than "no such key" while verifying an old archive is not ignored."""
+    partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
+
+    def denied(**kwargs):
+        error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
+        raise ClientError(error, "GetObject")
+
+    monkeypatch.setattr(archive, "archive_read_digest", denied)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
 
 
 def test_failed_upload_is_aborted(march, s3, monkeypatch):

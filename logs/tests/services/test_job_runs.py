@@ -1,26 +1,13 @@
 """JobRun bookkeeping: one run of a job at a time; runs left running by a crash are closed."""
 
-import psycopg
 import pytest
-from django.db import connection
 
 from logs.models import JobRun
 from logs.services.errors import errors_purge
 from logs.services.job_runs import JobFailed, job_run_record
+from logs.tests.support import other_connection
 
 pytestmark = pytest.mark.django_db
-
-
-def _other_connection() -> psycopg.Connection:
-    settings = connection.settings_dict
-    params = {
-        "dbname": settings["NAME"],
-        "user": settings["USER"],
-        "password": settings["PASSWORD"],
-        "host": settings["HOST"],
-        "port": settings["PORT"],
-    }
-    return psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True)
 
 
 def test_run_succeeds_with_times():
@@ -59,7 +46,7 @@ def test_run_left_running_is_closed_by_the_next():
 def test_concurrent_run_of_same_job_refused():
     """While another session runs the job, a second run does nothing and says why."""
     busy = JobRun.objects.create(job=JobRun.Job.ERRORS)
-    with _other_connection() as other:
+    with other_connection() as other:
         other.execute("SELECT pg_advisory_lock(hashtext('auditsite jobs'), hashtext('errors'))")
         with pytest.raises(JobFailed, match="another errors run is in progress"):
             errors_purge()

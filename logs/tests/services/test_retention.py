@@ -8,15 +8,17 @@ from django.db import connection
 from logs.models import JobRun, ProcessingLog, ProcessingLogSummary
 from logs.services import archive, retention
 from logs.services.job_runs import JobFailed
-from logs.services.partitions import Month, partitions_list
+from logs.services.partitions import Month, partition_create, partitions_list
 from logs.services.retention import retention_run
 from logs.tests.support import (
+    TODAY,
     TOKYO,
     after_first_call,
     archive_rows,
     fail_at_call,
     late_log,
     orm_rows,
+    other_connection,
     record_calls,
     s3_keys,
     seed_summary,
@@ -287,6 +289,24 @@ def test_archive_not_matching_the_rows_stops_the_drop(log_history, s3, monkeypat
     with pytest.raises(JobFailed, match="holds 5 rows but 4 were archived"):
         retention_run(today=log_history.today)
     assert table_exists(EXPIRED[0].partition_name)
+
+
+def test_lock_not_obtained_fails_the_run_and_keeps_the_month(db, monkeypatch):
+    """A long query holding processing_logs makes DETACH give up: run failed, month kept."""
+    monkeypatch.setattr(retention, "RETIRE_LOCK_TIMEOUT", "200ms")
+    month = Month(2019, 1)
+    # Made from DEFAULT's rows (CREATE + ATTACH), which leaves processing_logs itself free for
+    # the other session below (CREATE TABLE … PARTITION OF would lock it until the test ends).
+    late_log(month.start)
+    partition_create(month=month)
+    with other_connection() as other, other.transaction():
+        other.execute("LOCK TABLE ONLY processing_logs IN ACCESS SHARE MODE")
+        with pytest.raises(JobFailed, match="lock timeout"):
+            retention_run(today=TODAY)
+    run = JobRun.objects.get()
+    assert run.status == JobRun.Status.FAILED and run.partitions_dropped == []
+    assert table_exists(month.partition_name)
+    assert retention_run(today=TODAY).partitions_dropped == [month.partition_name]
 
 
 def test_dry_run_changes_nothing_and_lists_the_plan(log_history, s3):
