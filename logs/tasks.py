@@ -1,13 +1,24 @@
-"""Celery tasks: an API that takes ids, fetches, calls one service."""
+"""Celery tasks: simple arguments in (ids, flags), one service call, a small result out.
+
+Scheduled jobs have no automatic retry: every job is safe to run again and its schedule runs it
+again; a failed run is visible as a failed JobRun. A worker lost mid-run gives the message back
+(acks late) and the next delivery finishes the work — or, for an import, marks it failed.
+"""
+
+from __future__ import annotations
 
 from celery import shared_task
 
 from logs.models import Execution
+from logs.services.errors import errors_purge, executions_fail_stale
 from logs.services.ingest import (
     ExecutionNotPending,
     execution_fail_if_abandoned,
     execution_run,
 )
+from logs.services.partitions import Month, partitions_maintain
+from logs.services.retention import retention_run
+from logs.services.summaries import summaries_update
 
 
 @shared_task(acks_late=True)
@@ -30,3 +41,33 @@ def execution_run_task(execution_id: int) -> dict:
         "status": result.execution.status if result.execution else "",
         "rows": result.rows_total,
     }
+
+
+@shared_task
+def ensure_partitions(months_ahead: int | None = None) -> int:
+    """Keep the current month and the months ahead partitioned; empty DEFAULT."""
+    return partitions_maintain(months_ahead=months_ahead).pk
+
+
+@shared_task
+def summarize_logs(month: str | None = None) -> int:
+    """Upsert the monthly summaries (``month`` as YYYY-MM forces that one month)."""
+    return summaries_update(month=Month.parse(month) if month else None).pk
+
+
+@shared_task
+def run_retention(dry_run: bool = False) -> int:
+    """Summarize, archive and drop the months past retention."""
+    return retention_run(dry_run=dry_run).pk
+
+
+@shared_task
+def purge_errors() -> int:
+    """Delete the processing errors past their expiry."""
+    return errors_purge().pk
+
+
+@shared_task
+def fail_stale_runs() -> int:
+    """Mark executions stuck in ``running`` as failed."""
+    return executions_fail_stale().pk

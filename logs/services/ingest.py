@@ -347,14 +347,21 @@ def _hold_run_lock(execution: Execution) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_RUN_LOCK_NAMESPACE, execution.pk])
 
 
+def execution_run_lock_try(*, execution_id: int) -> bool:
+    """Inside a transaction: True when no live transaction is applying the Execution (its run
+    lock is free; this transaction then holds it until it ends), False while a run is alive."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)", [_RUN_LOCK_NAMESPACE, execution_id]
+        )
+        return cursor.fetchone()[0]
+
+
 def execution_fail_if_abandoned(*, execution: Execution) -> bool:
     """Mark a ``running`` Execution ``failed`` when no transaction is applying it any more
     (its worker died); returns whether it did. A run still in progress is left alone."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_try_advisory_xact_lock(%s, %s)", [_RUN_LOCK_NAMESPACE, execution.pk]
-        )
-        if not cursor.fetchone()[0]:
+    with transaction.atomic():
+        if not execution_run_lock_try(execution_id=execution.pk):
             return False
         return bool(
             Execution.objects.filter(pk=execution.pk, status=Execution.Status.RUNNING).update(

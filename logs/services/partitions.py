@@ -11,6 +11,9 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
+from logs.models import JobRun
+from logs.services.job_runs import JobRefused, job_run_record
+
 PARENT_TABLE = "processing_logs"
 DEFAULT_PARTITION = "processing_logs_default"
 _NAME_RE = re.compile(r"^processing_logs_(\d{4})_(\d{2})$")
@@ -82,6 +85,12 @@ class EnsureResult:
     default_rows: int = 0  # rows left in DEFAULT after the run (should be 0)
 
 
+def partition_month(name: str) -> Month | None:
+    """The month a ``processing_logs_YYYY_MM`` table holds, or None for any other name."""
+    match = _NAME_RE.match(name)
+    return Month(int(match.group(1)), int(match.group(2))) if match else None
+
+
 def partitions_list(*, using: str = DEFAULT_DB_ALIAS) -> list[PartitionInfo]:
     """Every partition of processing_logs with its bounds and planner row estimate."""
     with connections[using].cursor() as cursor:
@@ -100,12 +109,10 @@ def partitions_list(*, using: str = DEFAULT_DB_ALIAS) -> list[PartitionInfo]:
         rows = cursor.fetchall()
     result = []
     for name, bounds, estimate in rows:
-        match = _NAME_RE.match(name)
-        month = Month(int(match.group(1)), int(match.group(2))) if match else None
         result.append(
             PartitionInfo(
                 name=name,
-                month=month,
+                month=partition_month(name),
                 is_default=bounds == "DEFAULT",
                 bounds=bounds,
                 estimated_rows=estimate,
@@ -232,9 +239,17 @@ def default_partition_rows(*, using: str = DEFAULT_DB_ALIAS) -> int:
 
 
 def partitions_ensure(
-    *, months_ahead: int, today: datetime | None = None, using: str = DEFAULT_DB_ALIAS
+    *,
+    months_ahead: int,
+    today: datetime | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+    job_run: JobRun | None = None,
 ) -> EnsureResult:
-    """Keep the current month and ``months_ahead`` months ready; move stray rows out of DEFAULT."""
+    """Keep the current month and ``months_ahead`` months ready; move stray rows out of DEFAULT.
+
+    With ``job_run``, each partition made is recorded on it in the transaction that made it, so
+    the run's record stays true however far a crashed run got.
+    """
     if months_ahead < 0:
         msg = "months_ahead must be 0 or more"
         raise ValueError(msg)
@@ -243,9 +258,31 @@ def partitions_ensure(
     partitions_guard_truncate(using=using)
     wanted = [current.add(offset) for offset in range(months_ahead + 1)]
     for month in sorted(set(wanted) | set(default_partition_months(using=using))):
-        created, moved = partition_create(month=month, using=using)
+        with transaction.atomic(using=using):
+            created, moved = partition_create(month=month, using=using)
+            if created and job_run is not None:
+                job_run.partitions_created.append(month.partition_name)
+                job_run.rows_moved += moved
+                job_run.save(using=using, update_fields=["partitions_created", "rows_moved"])
         if created:
             result.created.append(month.partition_name)
         result.rows_moved += moved
     result.default_rows = default_partition_rows(using=using)
     return result
+
+
+def partitions_maintain(
+    *, months_ahead: int | None = None, today: datetime | None = None
+) -> JobRun:
+    """The partitions job: current month + ``months_ahead`` ready, DEFAULT emptied, one JobRun."""
+    if months_ahead is None:
+        months_ahead = settings.PARTITION_MONTHS_AHEAD
+    if months_ahead < 0:
+        msg = f"--months-ahead must be 0 or more, not {months_ahead}"
+        raise JobRefused(msg)
+    with job_run_record(job=JobRun.Job.PARTITIONS) as run:
+        result = partitions_ensure(months_ahead=months_ahead, today=today, job_run=run)
+        # Rows still in DEFAULT can only be rows inserted while this job ran: reported, and the
+        # next run moves them.
+        run.details = {"months_ahead": months_ahead, "default_rows": result.default_rows}
+    return run

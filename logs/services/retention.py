@@ -1,13 +1,41 @@
-"""Retention of processing logs: the only code allowed to remove log rows."""
+"""Retention of processing logs: the only code allowed to remove log rows.
+
+A month goes as a whole partition (DETACH + DROP, the seed's §8 intent without its batched
+DELETE), once every row of it is older than ``LOG_RETENTION_MONTHS`` months, and only after its
+summary matches its rows and, with ``ARCHIVE_S3_BUCKET`` set, its archive in S3 verifies. Each
+step is recorded on the JobRun in the transaction that does it (or, for S3, right after it is
+verified), so a run that dies at any point leaves a state the next run finishes, and counts.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 
 import pgtrigger
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, transaction
 
-from logs.models import PROTECT_DELETE_TRIGGER
+from logs.models import PROTECT_DELETE_TRIGGER, JobRun
+from logs.services.archive import archive_key, archive_manifest_read, partition_archive
+from logs.services.job_runs import job_run_record
+from logs.services.partitions import PARENT_TABLE, Month, partition_month
+from logs.services.summaries import (
+    summary_month_pending,
+    summary_month_total,
+    summary_month_upsert,
+)
+
+# DETACH waits for an ACCESS EXCLUSIVE lock on processing_logs, and every reader queues behind
+# a waiting request: give up rather than stall the admin behind a long query.
+RETIRE_LOCK_TIMEOUT = "10s"
+
+
+class RetentionRefused(Exception):
+    """A month was not dropped because dropping it would lose something."""
 
 
 @contextlib.contextmanager
@@ -18,3 +46,178 @@ def log_deletion_allowed() -> Iterator[None]:
     """
     with pgtrigger.ignore(PROTECT_DELETE_TRIGGER):
         yield
+
+
+@dataclass(frozen=True)
+class ExpiredPartition:
+    """A month's table past retention: attached to processing_logs, or left detached by a crash."""
+
+    table: str
+    month: Month
+    attached: bool
+    rows: int
+
+
+def retention_keep_from(*, today: datetime | None = None) -> Month:
+    """The oldest month kept: all rows of earlier months are older than LOG_RETENTION_MONTHS."""
+    months = settings.LOG_RETENTION_MONTHS
+    if months < 1:
+        msg = f"LOG_RETENTION_MONTHS must be 1 or more, not {months}"
+        raise ImproperlyConfigured(msg)
+    current = Month.of(today) if today else Month.current()
+    return current.add(-months)
+
+
+def partitions_expired(*, keep_from: Month) -> list[ExpiredPartition]:
+    """Month tables older than ``keep_from``, oldest first, with exact row counts.
+
+    Besides attached partitions this finds month tables no longer attached (a run stopped
+    between DETACH and DROP, or an operator detached one): they are the same month's rows.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname, EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
+            FROM pg_class c
+            WHERE c.relkind = 'r'
+              AND c.relnamespace = current_schema()::regnamespace
+              AND c.relname ~ '^processing_logs_[0-9]{4}_[0-9]{2}$'
+            """
+        )
+        candidates = [
+            (name, month, attached)
+            for name, attached in cursor.fetchall()
+            if (month := partition_month(name)) is not None and month < keep_from
+        ]
+        expired = []
+        for name, month, attached in sorted(candidates, key=lambda item: item[1]):
+            cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(name)}")  # noqa: S608
+            expired.append(ExpiredPartition(name, month, attached, cursor.fetchone()[0]))
+    return expired
+
+
+def partition_drop(*, table: str, month: Month, archived_rows: int | None = None) -> int:
+    """Detach (if attached) and drop ``table`` in one transaction; return the rows dropped.
+
+    Refused unless the table holds exactly the rows its month's summary accounts for and, when
+    ``archived_rows`` is given, the rows archived. Once detached no row can arrive, and log rows
+    are never updated or deleted, so equal counts mean the very same rows.
+    """
+    quoted = connection.ops.quote_name(table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{RETIRE_LOCK_TIMEOUT}'")
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s))", [table]
+        )
+        if cursor.fetchone()[0]:
+            cursor.execute(f"ALTER TABLE {PARENT_TABLE} DETACH PARTITION {quoted}")
+        cursor.execute(f"SELECT count(*) FROM {quoted}")  # noqa: S608
+        rows = cursor.fetchone()[0]
+        summarized = summary_month_total(month=month)
+        if rows != summarized:
+            msg = (
+                f"{table} not dropped: it holds {rows} rows but the summary of {month} "
+                f"accounts for {summarized}"
+            )
+            raise RetentionRefused(msg)
+        if archived_rows is not None and rows != archived_rows:
+            msg = f"{table} not dropped: it holds {rows} rows but {archived_rows} were archived"
+            raise RetentionRefused(msg)
+        cursor.execute(f"DROP TABLE {quoted}")
+    return rows
+
+
+def _archive_counted(manifest) -> bool:
+    """Whether the run that uploaded this archive recorded it (it may have died just before)."""
+    return JobRun.objects.filter(
+        pk=manifest.job_run_id,
+        archives__contains=[{"key": manifest.key, "sha256": manifest.sha256}],
+    ).exists()
+
+
+def _partition_retire(*, run: JobRun, partition: ExpiredPartition, bucket: str) -> None:
+    """Summarize, archive and drop one expired month, recording each step on ``run``."""
+    entry: dict[str, object] = {"partition": partition.table, "rows": partition.rows}
+    run.details["months"][str(partition.month)] = entry
+    with transaction.atomic():
+        change = summary_month_upsert(month=partition.month, table=partition.table)
+        run.rows_summarized += change.rows
+        entry["summarized_rows"] = change.rows
+        run.save(update_fields=["rows_summarized", "details"])
+
+    archived_rows = None
+    if bucket and partition.rows:
+        manifest = partition_archive(
+            table=partition.table,
+            month=partition.month,
+            rows=partition.rows,
+            bucket=bucket,
+            job_run=run,
+        )
+        if not manifest.reused:
+            entry["archive"] = "uploaded and verified"
+            run.rows_archived += manifest.rows
+        elif _archive_counted(manifest):
+            entry["archive"] = f"verified, uploaded by job run #{manifest.job_run_id}"
+        else:
+            entry["archive"] = "verified, uploaded by a run that did not record it: counted here"
+            run.rows_archived += manifest.rows
+        run.archives.append({**manifest.stored(), "reused": manifest.reused})
+        run.save(update_fields=["archives", "rows_archived", "details"])
+        archived_rows = manifest.rows
+    elif bucket:
+        entry["archive"] = "nothing to archive: no rows"
+
+    # The drop and its record commit together: never dropped-but-unrecorded, never counted twice.
+    with transaction.atomic():
+        dropped = partition_drop(
+            table=partition.table, month=partition.month, archived_rows=archived_rows
+        )
+        run.partitions_dropped.append(partition.table)
+        run.rows_deleted += dropped
+        entry["dropped_rows"] = dropped
+        run.save(update_fields=["partitions_dropped", "rows_deleted", "details"])
+
+
+def _partition_plan(*, run: JobRun, partition: ExpiredPartition, bucket: str) -> None:
+    """Record on ``run`` what retiring ``partition`` would do; change nothing else."""
+    pending = summary_month_pending(month=partition.month, table=partition.table)
+    entry: dict[str, object] = {
+        "partition": partition.table,
+        "rows": partition.rows,
+        "attached": partition.attached,
+        "summarize_rows": pending.rows,
+        "drop": True,
+    }
+    if bucket and partition.rows:
+        stored = archive_manifest_read(month=partition.month, bucket=bucket)
+        entry["archive_key"] = f"s3://{bucket}/{archive_key(month=partition.month)}"
+        entry["archive"] = (
+            "verify existing"
+            if stored is not None and stored.get("rows") == partition.rows
+            else "upload"
+        )
+    run.details["months"][str(partition.month)] = entry
+    run.save(update_fields=["details"])
+
+
+def retention_run(*, dry_run: bool = False, today: datetime | None = None) -> JobRun:
+    """The retention job: every expired month summarized, archived if configured, then dropped.
+
+    Months are handled oldest first; the first failure stops the run (its month stays, and so
+    do the later ones) and fails the JobRun with the reason. A dry run records its plan on a
+    ``dry_run`` JobRun and writes nothing else: no summary, no S3 object, no DDL.
+    """
+    bucket = settings.ARCHIVE_S3_BUCKET
+    with job_run_record(job=JobRun.Job.RETENTION, dry_run=dry_run) as run:
+        # Inside the run: a bad setting is a scheduled run that failed, for the admins to see.
+        keep_from = retention_keep_from(today=today)
+        expired = partitions_expired(keep_from=keep_from)
+        run.details = {"keep_from": str(keep_from), "archive_bucket": bucket, "months": {}}
+        run.save(update_fields=["details"])
+        for partition in expired:
+            if dry_run:
+                _partition_plan(run=run, partition=partition, bucket=bucket)
+            else:
+                _partition_retire(run=run, partition=partition, bucket=bucket)
+    return run

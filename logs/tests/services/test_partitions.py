@@ -6,13 +6,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from logs.models import ProcessingLog
+from logs.models import JobRun, ProcessingLog
+from logs.services import partitions
+from logs.services.job_runs import JobFailed, JobRefused
 from logs.services.partitions import (
     Month,
     default_partition_rows,
     partitions_ensure,
     partitions_list,
+    partitions_maintain,
 )
+from logs.tests.support import fail_at_call
 
 pytestmark = pytest.mark.django_db
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -82,3 +86,52 @@ def test_month_parse_rejects_garbage():
     assert Month.parse("2026-02") == Month(2026, 2)
     with pytest.raises(ValueError, match="YYYY-MM"):
         Month.parse("2026-13")
+
+
+def test_partitions_job_records_what_it_did():
+    """The job makes the months ahead, moves DEFAULT's rows and says so in its JobRun."""
+    for day in (2, 28):
+        ProcessingLog.objects.create(
+            execution_name="stray",
+            status="failed",
+            processed_at=datetime(2019, 5, day, tzinfo=TOKYO),
+        )
+    today = datetime(2031, 1, 15, tzinfo=TOKYO)
+    run = partitions_maintain(months_ahead=2, today=today)
+    assert run.job == JobRun.Job.PARTITIONS and run.status == JobRun.Status.SUCCEEDED
+    assert run.partitions_created == [
+        "processing_logs_2019_05",
+        "processing_logs_2031_01",
+        "processing_logs_2031_02",
+        "processing_logs_2031_03",
+    ]
+    assert run.rows_moved == 2
+    assert run.details == {"months_ahead": 2, "default_rows": 0}
+    assert _rows_in("processing_logs_2019_05") == 2
+    again = partitions_maintain(months_ahead=2, today=today)
+    assert (again.partitions_created, again.rows_moved) == ([], 0)
+
+
+def test_partitions_job_default_comes_from_settings(settings):
+    """Without --months-ahead the job keeps PARTITION_MONTHS_AHEAD months ready."""
+    settings.PARTITION_MONTHS_AHEAD = 5
+    run = partitions_maintain(today=datetime(2031, 1, 15, tzinfo=TOKYO))
+    assert run.partitions_created[-1] == "processing_logs_2031_06"
+    assert len(run.partitions_created) == 6
+
+
+def test_partitions_job_refuses_negative_months():
+    """A negative number of months ahead is refused before any JobRun."""
+    with pytest.raises(JobRefused, match="0 or more"):
+        partitions_maintain(months_ahead=-1)
+    assert not JobRun.objects.exists()
+
+
+def test_partitions_job_failure_keeps_what_was_made(monkeypatch):
+    """A run failing half-way is failed, and still lists the partitions it did make."""
+    fail_at_call(monkeypatch, partitions, "partition_create", 3, OSError("out of disk"))
+    with pytest.raises(JobFailed, match="out of disk"):
+        partitions_maintain(months_ahead=3, today=datetime(2031, 1, 15, tzinfo=TOKYO))
+    run = JobRun.objects.get()
+    assert run.status == JobRun.Status.FAILED
+    assert run.partitions_created == ["processing_logs_2031_01", "processing_logs_2031_02"]

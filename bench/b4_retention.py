@@ -1,0 +1,120 @@
+"""B4: retire an expired 1,000,000-row month by DETACH + DROP vs the design note's batched DELETE.
+
+The same rows each time, regenerated in between (INSERT … SELECT generate_series), in one run:
+
+- drop: ``ALTER TABLE processing_logs DETACH PARTITION …`` and ``DROP TABLE …`` in one
+  transaction, commit included (the figure the target is about);
+- retention step: the same done by retention's own ``partition_drop``, which also recounts the
+  month under the lock and compares it with the month's summary before dropping;
+- delete: the design note's §8.6 job, ``DELETE … WHERE processed_at < cutoff`` 10,000 rows at a
+  time (``ctid IN (SELECT ctid … LIMIT 10000)``, PostgreSQL having no ``DELETE … LIMIT``), each
+  batch its own transaction, inside ``log_deletion_allowed`` like any deletion of log rows. The
+  VACUUM those dead rows need afterwards is not counted.
+
+The month is summarized before each, untimed: every way needs that first.
+"""
+
+from __future__ import annotations
+
+import time
+
+ROWS = 1_000_000
+QUICK_ROWS = 100_000
+BATCH = 10_000
+TARGET_RATIO = 100
+
+GENERATE_SQL = """
+INSERT INTO processing_logs
+    (execution_name, user_id, processing_type, old_value, new_value, status, error_message,
+     processed_at)
+SELECT 'user-log-202001' || lpad((g %% 28 + 1)::text, 2, '0') || '-093000',
+       'U' || lpad((g %% 100000)::text, 5, '0'),
+       CASE WHEN g %% 2 = 0 THEN 'login_update' ELSE 'post_update' END,
+       g %% 1000,
+       CASE WHEN g %% 50 = 0 THEN NULL ELSE g %% 1000 + 1 END,
+       CASE WHEN g %% 50 = 0 THEN 'failed' WHEN g %% 10 = 0 THEN 'skipped' ELSE 'success' END,
+       CASE WHEN g %% 50 = 0 THEN 'User not found in users table' END,
+       %(start)s + g * (%(span)s / (%(rows)s + 1))
+FROM generate_series(1, %(rows)s) AS g
+"""
+
+BATCH_DELETE_SQL = """
+DELETE FROM processing_logs
+WHERE processed_at < %s
+  AND ctid IN (SELECT ctid FROM processing_logs WHERE processed_at < %s LIMIT %s)
+"""
+
+
+def _generate(month, rows: int) -> None:
+    """A fresh partition for ``month`` holding ``rows`` rows, vacuumed and analyzed, summarized."""
+    from django.db import connection
+
+    from logs.services.partitions import partition_create
+    from logs.services.summaries import summary_month_upsert
+
+    partition_create(month=month)
+    span = month.end - month.start
+    with connection.cursor() as cursor:
+        cursor.execute(GENERATE_SQL, {"start": month.start, "span": span, "rows": rows})
+        cursor.execute(f"VACUUM ANALYZE {month.partition_name}")
+    summary_month_upsert(month=month)
+
+
+def main(quick: bool) -> dict:
+    """Time the ways of removing the same expired month; return the figures and the ratios."""
+    from bench._setup import django_bench_db
+
+    django_bench_db("auditsite_bench_b4")
+
+    from django.db import connection, transaction
+
+    from logs.services.partitions import Month
+    from logs.services.retention import log_deletion_allowed, partition_drop
+
+    rows = QUICK_ROWS if quick else ROWS
+    month = Month(2020, 1)  # long past any retention
+
+    _generate(month, rows)
+    table = month.partition_name
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE processing_logs DETACH PARTITION {table}")
+        cursor.execute(f"DROP TABLE {table}")
+    drop_seconds = time.perf_counter() - started
+
+    _generate(month, rows)
+    started = time.perf_counter()
+    dropped = partition_drop(table=table, month=month)
+    step_seconds = time.perf_counter() - started
+    assert dropped == rows, dropped
+
+    _generate(month, rows)
+    deleted = batches = 0
+    started = time.perf_counter()
+    with log_deletion_allowed():
+        while True:
+            with connection.cursor() as cursor:
+                # Positional: pgtrigger.ignore prepends a statement with a positional parameter.
+                cursor.execute(BATCH_DELETE_SQL, [month.end, month.end, BATCH])
+                if cursor.rowcount == 0:
+                    break
+                deleted += cursor.rowcount
+                batches += 1
+    delete_seconds = time.perf_counter() - started
+    assert deleted == rows, deleted
+
+    ratio = delete_seconds / drop_seconds
+    return {
+        "benchmark": "B4 drop an expired month vs batched DELETE (seed §8.6)",
+        "rows": rows,
+        "batch_rows": BATCH,
+        "batches": batches,
+        "detach_drop_seconds": round(drop_seconds, 4),
+        "retention_step_seconds": round(step_seconds, 4),
+        "batched_delete_seconds": round(delete_seconds, 2),
+        "ratio": round(ratio, 1),
+        "ratio_retention_step": round(delete_seconds / step_seconds, 1),
+        "target": f">= {TARGET_RATIO}x",
+        "meets_target": ratio >= TARGET_RATIO,
+        "quick": quick,
+    }

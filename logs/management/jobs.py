@@ -1,0 +1,39 @@
+"""What the job commands share: run one service, print what its JobRun says, exit."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+
+from django.core.management.base import BaseCommand, CommandError
+
+from logs.models import JobRun
+from logs.services.job_runs import JobError
+from logs.services.partitions import Month
+
+
+def month_argument(text: str) -> Month:
+    """argparse type of ``--month YYYY-MM``."""
+    try:
+        return Month.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+class JobCommand(BaseCommand):
+    """A command that runs one job service: exit 0 when its JobRun succeeded, else 1 and why."""
+
+    def run_job(self, **options: object) -> JobRun:
+        raise NotImplementedError
+
+    def report(self, run: JobRun) -> Iterable[str]:
+        return ()
+
+    def handle(self, *args: object, **options: object) -> None:
+        try:
+            run = self.run_job(**options)
+        except JobError as exc:
+            raise CommandError(str(exc)) from exc
+        for line in self.report(run):
+            self.stdout.write(line)
+        self.stdout.write(f"job run #{run.pk} {run.status}")

@@ -1,0 +1,178 @@
+"""Helpers of the logs tests: generated log history, the seed's aggregation, archive readers."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+from django.db import connection
+
+from logs.models import ProcessingLog
+from logs.services.partitions import Month
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+# "Now" of the generated history, years before the real clock, so the partitions migrate made
+# for the real current month are in this history's future and never in its way.
+TODAY = datetime(2024, 6, 15, 12, 0, tzinfo=TOKYO)
+ARCHIVE_BUCKET = "auditsite-archive-test"
+# The table's columns in order (test_seed_sql pins them to the design note's).
+LOG_FIELDS = [field.column for field in ProcessingLog._meta.concrete_fields]
+
+# The design note's §8.3.3 aggregation, with its month taken in the business time zone.
+SEED_8_3_3_SELECT = """
+SELECT
+    DATE_TRUNC('month', processed_at AT TIME ZONE %(tz)s)::date,
+    execution_name,
+    COUNT(*),
+    COUNT(CASE WHEN status = 'success' THEN 1 END),
+    COUNT(CASE WHEN status = 'failed' THEN 1 END)
+FROM processing_logs
+WHERE processed_at < %(before)s
+GROUP BY DATE_TRUNC('month', processed_at AT TIME ZONE %(tz)s), execution_name
+"""
+
+
+def month_logs(month: Month) -> list[ProcessingLog]:
+    """A few rows of ``month``: two executions, every status, and both edges of the month in JST.
+
+    The first rows are at 00:30 JST on the 1st (still the previous month in UTC) and the last at
+    23:30 JST on the last day; the count varies by month so months cannot be mixed up unseen.
+    """
+    stamp = f"{month.year:04d}{month.month:02d}"
+    first, second = f"user-log-{stamp}01-003000", f"user-log-{stamp}15-120000"
+
+    def at(minutes: int) -> datetime:
+        return month.start + timedelta(minutes=minutes)
+
+    middle, last = at(14 * 24 * 60 + 12 * 60), month.end - timedelta(minutes=30)
+    unknown = "User not found in users table"
+    bad_cell = 'post_count: "7,\nx" is not an integer'  # quotes, a comma and a newline
+    # execution, user_id, processing_type, old_value, new_value, status, error_message, at
+    rows = [
+        (first, "U00001", "login_update", 1, 2, "success", None, at(30)),
+        (first, "U99999", "login_update", None, 5, "failed", unknown, at(31)),
+        (first, "U00002", "post_update", 3, 3, "skipped", None, at(32)),
+        (second, "U00003", "post_update", 0, None, "failed", bad_cell, middle),
+        (second, None, None, None, None, "failed", "missing user_id", last),
+    ]
+    rows += [
+        (second, f"U{n + 1:05d}", "login_update", n, n + 1, "success", None, middle + timedelta(n))
+        for n in range(month.month % 4)
+    ]
+    return [ProcessingLog(**dict(zip(LOG_FIELDS[1:], row, strict=True))) for row in rows]
+
+
+def record_calls(monkeypatch, target, name: str) -> list[dict]:
+    """Record the keyword arguments of every call of ``target.<name>``, which still runs."""
+    real = getattr(target, name)
+    calls: list[dict] = []
+
+    def patched(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(target, name, patched)
+    return calls
+
+
+def fail_at_call(monkeypatch, target, name: str, number: int, error: BaseException) -> list[dict]:
+    """Make ``target.<name>`` raise ``error`` at its ``number``-th call only; return all calls."""
+    real = getattr(target, name)
+    calls: list[dict] = []
+
+    def patched(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == number:
+            raise error
+        return real(**kwargs)
+
+    monkeypatch.setattr(target, name, patched)
+    return calls
+
+
+def after_first_call(monkeypatch, target, name: str, then) -> None:
+    """After the first call of ``target.<name>``, run ``then(result, kwargs)`` (it may raise)."""
+    real = getattr(target, name)
+    calls: list[dict] = []
+
+    def patched(**kwargs):
+        result = real(**kwargs)
+        calls.append(kwargs)
+        if len(calls) == 1:
+            then(result, kwargs)
+        return result
+
+    monkeypatch.setattr(target, name, patched)
+
+
+def late_log(at: datetime) -> ProcessingLog:
+    """A log row arriving late, at ``at``."""
+    return ProcessingLog.objects.create(execution_name="late", status="failed", processed_at=at)
+
+
+@dataclass(frozen=True)
+class LogHistory:
+    """Generated logs, one partition per month, from ``months[0]`` to the month of ``today``."""
+
+    today: datetime
+    months: list[Month]
+
+
+def seed_summary(*, before: datetime) -> set[tuple]:
+    """The seed's §8.3.3 aggregation (business time zone) of the rows before ``before``."""
+    from django.conf import settings
+
+    with connection.cursor() as cursor:
+        cursor.execute(SEED_8_3_3_SELECT, {"tz": settings.TIME_ZONE, "before": before})
+        return set(cursor.fetchall())
+
+
+def other_connection() -> psycopg.Connection:
+    """A second session on the test database (autocommit), as another process would have."""
+    settings = connection.settings_dict
+    params = {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "password": settings["PASSWORD"],
+        "host": settings["HOST"],
+        "port": settings["PORT"],
+    }
+    return psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True)
+
+
+def table_exists(name: str) -> bool:
+    """Whether a table of that name exists (attached or not)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        return cursor.fetchone()[0]
+
+
+def orm_rows(queryset) -> list[tuple]:
+    """Log rows as tuples of LOG_FIELDS, ordered by log_id."""
+    return list(queryset.order_by("log_id").values_list(*LOG_FIELDS))
+
+
+def archive_rows(s3, key: str, bucket: str = ARCHIVE_BUCKET) -> list[tuple]:
+    """An archive's CSV rows, parsed back into the types of LOG_FIELDS (empty cell → None)."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    reader = csv.reader(io.StringIO(gzip.decompress(body).decode("utf-8"), newline=""))
+    assert next(reader) == LOG_FIELDS
+    parsed = []
+    for record in reader:
+        values = [value if value != "" else None for value in record]
+        for index in (0, 4, 5):
+            values[index] = int(values[index]) if values[index] is not None else None
+        values[8] = datetime.fromisoformat(values[8])
+        parsed.append(tuple(values))
+    return parsed
+
+
+def s3_keys(s3, bucket: str = ARCHIVE_BUCKET) -> list[str]:
+    """Every object key of the bucket, sorted."""
+    listing = s3.list_objects_v2(Bucket=bucket)
+    return sorted(item["Key"] for item in listing.get("Contents", []))

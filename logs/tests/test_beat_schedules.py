@@ -1,0 +1,91 @@
+"""The beat schedules of SPEC §7, created by migration 0003: crontabs, time zone, task names."""
+
+import importlib
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django_celery_beat.models import PeriodicTask
+
+from auditsite.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+SCHEDULES = importlib.import_module("logs.migrations.0003_beat_schedules")
+EXPECTED = {
+    # task: (minute, hour, day_of_month, day_of_week)
+    "logs.tasks.ensure_partitions": ("30", "1", "*", "*"),
+    "logs.tasks.summarize_logs": ("0", "2", "1", "*"),
+    "logs.tasks.run_retention": ("0", "3", "*", "0"),
+    "logs.tasks.purge_errors": ("30", "4", "*", "*"),
+    "logs.tasks.fail_stale_runs": ("10", "*", "*", "*"),
+}
+
+
+def _migrate(target: str) -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate([("logs", target)])
+
+
+def _ours() -> dict[str, PeriodicTask]:
+    return {
+        task.task: task
+        for task in PeriodicTask.objects.select_related("crontab").filter(
+            name__in=SCHEDULES.SCHEDULES
+        )
+    }
+
+
+def test_migration_creates_the_schedules_of_spec_7():
+    """Migrating to 0003 gives five enabled crontab tasks in the business time zone."""
+    _migrate("0002_custom_permissions")
+    assert _ours() == {}
+    _migrate("0003_beat_schedules")
+    tasks = _ours()
+    assert set(tasks) == set(EXPECTED)
+    for name, (minute, hour, day_of_month, day_of_week) in EXPECTED.items():
+        crontab = tasks[name].crontab
+        assert tasks[name].enabled
+        assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.day_of_week) == (
+            minute,
+            hour,
+            day_of_month,
+            day_of_week,
+        )
+        assert crontab.month_of_year == "*"
+        assert crontab.timezone == ZoneInfo(settings.TIME_ZONE)
+
+
+def test_scheduled_task_names_exist_in_the_celery_app():
+    """Every scheduled task name is a task the Celery app knows."""
+    celery_app.loader.import_default_modules()
+    for name, _ in SCHEDULES.SCHEDULES.values():
+        assert name in celery_app.tasks
+
+
+def test_schedules_are_idempotent_and_keep_admin_changes():
+    """Running the migration again adds nothing and leaves a schedule an admin changed."""
+    _migrate("0003_beat_schedules")
+    changed = PeriodicTask.objects.get(task="logs.tasks.run_retention")
+    changed.enabled = False
+    changed.save()
+    SCHEDULES.schedules_create(apps, None)
+    assert PeriodicTask.objects.filter(name__in=SCHEDULES.SCHEDULES).count() == 5
+    assert not PeriodicTask.objects.get(pk=changed.pk).enabled
+
+
+def test_reverse_removes_only_our_schedules():
+    """Reversing 0003 removes these schedules and leaves others (and their crontab) in place."""
+    _migrate("0003_beat_schedules")
+    shared = PeriodicTask.objects.get(task="logs.tasks.purge_errors").crontab
+    PeriodicTask.objects.create(
+        name="someone else's", task="celery.backend_cleanup", crontab=shared
+    )
+    _migrate("0002_custom_permissions")
+    assert _ours() == {}
+    assert PeriodicTask.objects.get(name="someone else's").crontab_id == shared.pk
+    _migrate("0003_beat_schedules")
+    assert set(_ours()) == set(EXPECTED)
