@@ -215,7 +215,9 @@ def execution_upload_confirm(
             return redirect("admin:logs_execution_change", exc.execution.pk)
         return redirect("admin:logs_execution_upload")
     messages.success(
-        request, _("%(name)s is queued; this page follows its progress.") % {"name": execution.name}
+        request,
+        _("Execution %(name)s is queued; this page follows its progress.")
+        % {"name": execution.name},
     )
     return redirect("admin:logs_execution_change", execution.pk)
 

@@ -140,6 +140,11 @@ def upload_confirm(*, pending: PendingUpload, uploaded_by) -> Execution:
         execution_name=pending.execution_name or None,
         force=pending.force,
     )
+    # The size is known now: the progress bar has its scale before the run starts (the engine
+    # records it again, inside its own transaction, when it finishes).
+    Execution.objects.filter(pk=execution.pk).update(
+        size_bytes=default_storage.size(pending.stored_name)
+    )
     # The worker must find the committed Execution (immediate when no transaction is open).
     transaction.on_commit(lambda: execution_run_task.delay(execution.pk))
     return execution
