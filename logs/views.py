@@ -165,25 +165,32 @@ def execution_upload(request: HttpRequest, model_admin: ModelAdmin) -> HttpRespo
     return TemplateResponse(request, "admin/logs/execution/upload.html", context, status=status)
 
 
+def _pending_upload(request: HttpRequest, token: str, *, methods: tuple[str, ...]):
+    """(the session's pending upload, None), or (None, the response refusing the request)."""
+    refusal = _refusal(request, allowed=request.user.has_perm(UPLOAD_PERMISSION), methods=methods)
+    if refusal:
+        return None, refusal
+    pending = upload_recall(session=request.session, token=token)
+    if pending is None:
+        messages.warning(request, _("That upload is no longer waiting: choose the file again."))
+        return None, redirect("admin:logs_execution_upload")
+    return pending, None
+
+
 def execution_upload_preview(
     request: HttpRequest, model_admin: ModelAdmin, token: str
 ) -> HttpResponse:
     """What the run would do (the dry run's numbers and first problems), or why it is refused."""
-    refusal = _refusal(
-        request, allowed=request.user.has_perm(UPLOAD_PERMISSION), methods=READ_METHODS
-    )
-    if refusal:
-        return refusal
-    pending = upload_recall(session=request.session, token=token)
-    if pending is None:
-        messages.warning(request, _("That upload is no longer waiting: choose the file again."))
-        return redirect("admin:logs_execution_upload")
+    pending, response = _pending_upload(request, token, methods=READ_METHODS)
+    if response:
+        return response
     context = {
         **_page_context(
             request, model_admin, _("Preview of %(file)s") % {"file": pending.file_name}
         ),
         "pending": pending,
         "preview": pending.preview,
+        "type_rows": type_count_rows(pending.preview.get("counts", {})),
     }
     return TemplateResponse(request, "admin/logs/execution/upload_preview.html", context)
 
@@ -192,13 +199,9 @@ def execution_upload_confirm(
     request: HttpRequest, model_admin: ModelAdmin, token: str
 ) -> HttpResponse:
     """Run the previewed file in the background (or cancel it and delete the stored file)."""
-    refusal = _refusal(request, allowed=request.user.has_perm(UPLOAD_PERMISSION), methods=("POST",))
-    if refusal:
-        return refusal
-    pending = upload_recall(session=request.session, token=token)
-    if pending is None:
-        messages.warning(request, _("That upload is no longer waiting: choose the file again."))
-        return redirect("admin:logs_execution_upload")
+    pending, response = _pending_upload(request, token, methods=("POST",))
+    if response:
+        return response
     if "cancel" in request.POST or pending.rejected:
         upload_discard(pending=pending)
         upload_forget(session=request.session, token=token)
@@ -220,6 +223,14 @@ def execution_upload_confirm(
         % {"name": execution.name},
     )
     return redirect("admin:logs_execution_change", execution.pk)
+
+
+def type_count_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
+    """{processing_type: {status: n}} as table rows with a total, by processing type."""
+    return [
+        {"processing_type": processing_type, **per_status, "total": sum(per_status.values())}
+        for processing_type, per_status in sorted(counts.items())
+    ]
 
 
 # --- one execution -------------------------------------------------------------------------
@@ -255,10 +266,9 @@ def execution_progress(
     refusal = _refusal(
         request, allowed=model_admin.has_view_permission(request), methods=READ_METHODS
     )
-    if refusal:
-        return refusal
-    execution = get_object_or_404(Execution, pk=object_id)
-    return JsonResponse(execution_progress_data(execution))
+    return refusal or JsonResponse(
+        execution_progress_data(get_object_or_404(Execution, pk=object_id))
+    )
 
 
 def execution_download(
@@ -299,10 +309,7 @@ def execution_detail_context(request: HttpRequest, execution: Execution) -> dict
         "progress": execution_progress_data(execution),
         "progress_url": reverse("admin:logs_execution_progress", args=[execution.pk]),
         "breakdown": breakdown,
-        "breakdown_by_type": [
-            {"processing_type": processing_type, **counts, "total": sum(counts.values())}
-            for processing_type, counts in sorted(by_type.items())
-        ],
+        "breakdown_by_type": type_count_rows(by_type),
         # Counted now vs recorded at completion: a difference means the trail changed.
         "breakdown_matches_record": execution.status != Execution.Status.COMPLETED
         or by_type == {key: dict(value) for key, value in execution.counts.items()},

@@ -11,20 +11,9 @@ from logs.charts import stacked_bar_chart
 from logs.models import Execution, JobRun
 from logs.selectors import DailyCount, daily_counts, daily_series
 from logs.services.partitions import business_tz, partitions_ensure
+from logs.tests.test_seed_sql import SEED_6_3
 
 pytestmark = pytest.mark.django_db
-
-SEED_6_3 = """
-SELECT 
-    DATE(processed_at) as process_date,
-    COUNT(*) as total_processed,
-    COUNT(CASE WHEN status = 'success' THEN 1 END) as success_count,
-    COUNT(CASE WHEN status = 'failed' THEN 1 END) as failed_count
-FROM processing_logs
-WHERE processed_at >= CURRENT_DATE - INTERVAL '7 days'
-GROUP BY DATE(processed_at)
-ORDER BY process_date DESC;
-"""
 
 
 def _seed_6_3(days: int) -> list[tuple]:

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from auditsite.celery import app as celery_app
 from logs.models import Execution, ProcessingLog
+from logs.tests.test_seed_sql import SEED_6_2
 from users.services import demo_users_seed
 
 pytestmark = pytest.mark.django_db
@@ -22,15 +23,6 @@ MIXED = (
     "U00002,abc,3,x\n"
     "U00003,-1,0,x\n"
 )
-SEED_6_2 = """
-SELECT 
-    status,
-    COUNT(*) as count,
-    processing_type
-FROM processing_logs 
-WHERE execution_name = %s
-GROUP BY status, processing_type;
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +110,8 @@ def test_upload_preview_confirm_run_download(
 
     detail = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk]))
     with connection.cursor() as cursor:
-        cursor.execute(SEED_6_2, [execution.name])
+        # The seed's query for its own example name, asked about this execution instead.
+        cursor.execute(SEED_6_2.replace("'user-log-20250802-093000'", "%s"), [execution.name])
         seed = {(status, ptype): count for status, count, ptype in cursor.fetchall()}
     shown = {
         (status, row["processing_type"]): row[status]

@@ -9,16 +9,11 @@ from django.utils import timezone
 
 from logs.models import ProcessingError
 from logs.services.partitions import partitions_ensure
+from logs.tests.test_seed_sql import SEED_6_1
 from users.models import ServiceUser, UserStatistics
 from users.views import HISTORY_PER_PAGE
 
 pytestmark = pytest.mark.django_db
-
-SEED_6_1 = """
-SELECT * FROM processing_logs 
-WHERE user_id = 'U00001' 
-ORDER BY processed_at DESC;
-"""
 
 
 def _lookup(client, user_id: str, **params):
