@@ -7,6 +7,7 @@ uploader's session (its storage name and the dry run's numbers), so nobody else 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 import uuid
@@ -17,10 +18,13 @@ from pathlib import Path
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 
 from logs.models import Execution
 from logs.services.ingest import IngestResult, execution_create, ingest_preview
 from logs.tasks import execution_run_task
+
+logger = logging.getLogger(__name__)
 
 _SESSION_KEY = "pending_uploads"
 _PENDING_KEPT = 10  # per session; the oldest pending upload beyond this is discarded
@@ -146,5 +150,24 @@ def upload_confirm(*, pending: PendingUpload, uploaded_by) -> Execution:
         size_bytes=default_storage.size(pending.stored_name)
     )
     # The worker must find the committed Execution (immediate when no transaction is open).
-    transaction.on_commit(lambda: execution_run_task.delay(execution.pk))
+    transaction.on_commit(lambda: execution_enqueue(execution_id=execution.pk))
     return execution
+
+
+def execution_enqueue(*, execution_id: int) -> bool:
+    """Queue the run of a pending Execution; if the broker cannot take it, mark it failed.
+
+    A run that was never queued would wait forever; failed, it says why, and its name and file
+    may be used again.
+    """
+    try:
+        execution_run_task.delay(execution_id)
+    except Exception as exc:  # noqa: BLE001 - any broker error: record it, do not lose it
+        logger.exception("could not queue execution %s", execution_id)
+        Execution.objects.filter(pk=execution_id, status=Execution.Status.PENDING).update(
+            status=Execution.Status.FAILED,
+            error_message=f"the run could not be queued: {type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+        return False
+    return True

@@ -280,3 +280,27 @@ def test_stored_upload_is_streamed_not_read_whole(uploader, users, media, settin
     response = _upload(uploader, body)
     pending = uploader.get(response["Location"]).context["pending"]
     assert default_storage.open(pending.stored_name).read() == body.encode()
+
+
+def test_broker_down_marks_the_execution_failed(
+    uploader, users, monkeypatch, django_capture_on_commit_callbacks
+):
+    """If the run cannot be queued, the Execution says so instead of waiting forever."""
+    from kombu.exceptions import OperationalError
+
+    from logs.tasks import execution_run_task
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(execution_run_task, "delay", unreachable)
+    response = _upload(uploader, "user_id,login_count\nU00001,1\n")
+    token = uploader.get(response["Location"]).context["pending"].token
+    with django_capture_on_commit_callbacks(execute=True):
+        response = uploader.post(
+            reverse("admin:logs_execution_upload_confirm", args=[token]), {"confirm": "1"}
+        )
+    execution = Execution.objects.get()
+    assert response.status_code == 302
+    assert execution.status == Execution.Status.FAILED
+    assert "could not be queued" in execution.error_message
