@@ -47,15 +47,16 @@ ROWS = 40_000  # enough for the engine to report progress while staging
 
 
 def _database_url() -> str:
-    """The test database, as a URL for the worker process."""
+    """The test database, as a URL for the worker process (TCP or a socket directory)."""
     db = connection.settings_dict
-    host = db["HOST"] or "127.0.0.1"
-    host = quote(host, safe="") if host.startswith("/") else host
     credentials = quote(db["USER"] or "", safe="")
     if db.get("PASSWORD"):
         credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = db["HOST"] or db.get("OPTIONS", {}).get("host", "")
+    if host.startswith("/"):  # the embedded PostgreSQL listens on a socket directory
+        return f"postgres://{credentials}@/{db['NAME']}?host={quote(host, safe='/')}"
     port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{credentials}@{host}{port}/{db['NAME']}"
+    return f"postgres://{credentials}@{host or '127.0.0.1'}{port}/{db['NAME']}"
 
 
 @pytest.fixture
