@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from auditsite.celery import app as celery_app
 from auditsite.testing import STAFF_PASSWORD
@@ -117,6 +117,9 @@ def browser(monkeypatch):
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+        # ORM calls made inside Playwright's context got a database connection of their own;
+        # close it here, or it would keep the test database busy when pytest drops it.
+        connections.close_all()
 
 
 @pytest.fixture
@@ -147,7 +150,13 @@ def _log_in(page, base_url: str, username: str, next_path: str) -> None:
 
 
 def test_uploader_uploads_and_watches_then_auditor_exports(
-    live_server, accounts, worker, browser, artifacts, activity_csv, media
+    live_server,
+    accounts,
+    worker,
+    browser,
+    artifacts,
+    activity_csv,
+    media,
 ):
     """Upload → preview → confirm → progress to done → counts; then an auditor's CSV export."""
     demo_users_seed(count=200)
