@@ -32,6 +32,7 @@ class UploadForm(forms.Form):
     )
 
     def __init__(self, *args, too_large: bool = False, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.too_large = too_large
         self.fields["file"].widget.attrs["data-max-bytes"] = str(max_upload_bytes())
