@@ -3,7 +3,11 @@
 from celery import shared_task
 
 from logs.models import Execution
-from logs.services.ingest import execution_fail_if_abandoned, execution_run
+from logs.services.ingest import (
+    ExecutionNotPending,
+    execution_fail_if_abandoned,
+    execution_run,
+)
 
 
 @shared_task(acks_late=True)
@@ -16,7 +20,11 @@ def execution_run_task(execution_id: int) -> dict:
         execution.refresh_from_db()
     if execution.status != Execution.Status.PENDING:
         return {"execution": execution.pk, "status": execution.status}
-    result = execution_run(execution=execution)
+    try:
+        result = execution_run(execution=execution)
+    except ExecutionNotPending:  # the same message delivered twice: another worker has it
+        execution.refresh_from_db()
+        return {"execution": execution.pk, "status": execution.status}
     return {
         "execution": execution.pk,
         "status": result.execution.status if result.execution else "",

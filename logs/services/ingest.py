@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from logs.models import Execution
 from logs.services import error_store
-from logs.services.integrity import execution_digest
+from logs.services.integrity import LOG_DIGEST_EXPRESSION
 from logs.services.sources import FileFacts, SourceError, inspect_file, local_copy, stored_copy
 from users.statistics import STATISTICS, STATISTICS_BY_COLUMN, Statistic
+
+logger = logging.getLogger(__name__)
 
 MAX_COUNTER = 2_147_483_647
 MAX_NAME_LENGTH = 80
@@ -37,6 +41,10 @@ PROGRESS_EVERY_ROWS = 20_000
 _GENERATED_NAME_RE = re.compile(r"^user-log-\d{8}-\d{6}$")
 
 Progress = Callable[[str, int, int], None]  # (phase, rows staged, bytes read)
+
+
+class ExecutionNotPending(Exception):
+    """execution_run was asked to run an Execution that is not pending (any more)."""
 
 
 class IngestRejected(Exception):
@@ -263,10 +271,14 @@ def execution_run(*, execution: Execution, progress: Progress | None = None) -> 
     """Run a pending Execution in one transaction; a file-level rejection is recorded and
     returned (``rejected=True``), any other failure marks the Execution failed and re-raises."""
     started = time.monotonic()
-    execution.status = Execution.Status.RUNNING
-    execution.started_at = timezone.now()
-    execution.progress_phase = "reading"
-    execution.save(update_fields=["status", "started_at", "progress_phase"])
+    claimed = Execution.objects.filter(pk=execution.pk, status=Execution.Status.PENDING).update(
+        status=Execution.Status.RUNNING, started_at=timezone.now(), progress_phase="reading"
+    )
+    if not claimed:  # run already, or being run by another worker: never apply twice
+        execution.refresh_from_db()
+        msg = f"execution {execution.name!r} is {execution.status}, not pending"
+        raise ExecutionNotPending(msg)
+    execution.refresh_from_db()
     reporter = _ProgressWriter(execution, progress)
     try:
         opener = (
@@ -274,6 +286,11 @@ def execution_run(*, execution: Execution, progress: Progress | None = None) -> 
         )
         with transaction.atomic():
             _hold_run_lock(execution)  # from here on, the run is visibly alive
+            if not Execution.objects.filter(
+                pk=execution.pk, status=Execution.Status.RUNNING
+            ).exists():  # declared abandoned while starting: leave it failed
+                msg = f"execution {execution.name!r} was marked failed before it started"
+                raise ExecutionNotPending(msg)
             with opener as path:
                 facts = inspect_file(path)
                 execution.size_bytes, execution.sha256 = facts.size, facts.sha256
@@ -295,6 +312,8 @@ def execution_run(*, execution: Execution, progress: Progress | None = None) -> 
             message=str(exc),
             elapsed_seconds=time.monotonic() - started,
         )
+    except ExecutionNotPending:
+        raise
     except BaseException as exc:
         Execution.objects.filter(pk=execution.pk).update(
             status=Execution.Status.FAILED,
@@ -305,7 +324,16 @@ def execution_run(*, execution: Execution, progress: Progress | None = None) -> 
     finally:
         reporter.close()
     execution.refresh_from_db()
-    error_store.errors_export_cells(execution=execution)
+    try:
+        error_store.errors_export_cells(execution=execution)
+    except Exception as exc:  # noqa: BLE001 - the import is committed; its log keeps the cells
+        logger.exception("copying failed cells of %s to the error store failed", execution.name)
+        execution.warnings = [
+            *execution.warnings,
+            f"failed cells could not be copied to the error store ({exc}); "
+            "they remain in the processing logs",
+        ]
+        execution.save(update_fields=["warnings"])
     return tally.result(execution=execution, dry_run=False, started=started)
 
 
@@ -419,6 +447,8 @@ def _ingest(
     with connection.cursor() as cursor:
         # ON COMMIT DROP does not fire when this transaction is only a savepoint of a longer one.
         cursor.execute(_DROP_STAGING)
+        # Sorts and hashes of a whole file stay in memory instead of spilling to disk.
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.INGEST_WORK_MEM])
         # Same content twice at once: the second waits here, then sees the first as completed.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [facts.sha256])
         if not force and (earlier := _duplicate_of(facts.sha256, execution)) is not None:
@@ -440,39 +470,75 @@ def _ingest(
         counts = _counts(cursor)
         problems = _problems(cursor)
         if apply:
-            _apply(cursor, header, execution_name=execution_name)
+            digest = _apply(cursor, header, execution_name=execution_name)
             error_store.errors_record_staged_cells(execution=execution)
-            _complete(execution, rows_total, counts, warnings)
+            _complete(execution, rows_total, counts, warnings, digest)
         cursor.execute(_DROP_STAGING)
     return _Tally(execution_name, rows_total, counts, warnings, problems)
 
 
-_DROP_STAGING = "DROP TABLE IF EXISTS ingest_rows, ingest_cells, ingest_counters"
+_DROP_STAGING = "DROP TABLE IF EXISTS ingest_rows, ingest_cells"
 
 
 def _is_blank(fields: list[str]) -> bool:
     return len(fields) <= 1 and (not fields or not fields[0].strip())
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+").fullmatch
+_INT4_MIN = -MAX_COUNTER - 1
+_EMPTY_CELL = ("empty", None, None)
+
+
+def _value_cell(raw: str) -> tuple[str, int | None, str | None]:
+    """(value kind, the value if it fits an integer column, raw text kept for the message).
+
+    The syntax of a value is judged here, while the row is in hand; whether its user exists and
+    what the counter becomes are decided in SQL.
+    """
+    if not raw:
+        return _EMPTY_CELL
+    if not _INTEGER(raw):
+        return "not_integer", None, raw
+    digits = raw.lstrip("+-").lstrip("0")
+    if len(digits) > 10:  # beyond any 32-bit value (and Python's int() digit limit)
+        return ("negative" if raw[0] == "-" else "too_big"), None, raw
+    number = int(raw)
+    fits = number if _INT4_MIN <= number <= MAX_COUNTER else None
+    if number < 0:
+        return "negative", fits, raw
+    if number == 0:
+        return "zero", 0, None
+    if number > MAX_COUNTER:
+        return "too_big", None, raw
+    return "add", number, None
+
+
 def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> tuple[Header, int]:
     """Parse the file once and COPY its rows into the ``ingest_rows`` temporary table."""
     with path.open("rb") as raw:
         text = io.TextIOWrapper(raw, encoding=encoding, newline="")
-        reader = csv.reader(text)
+        # strict: an unterminated quote is an error, not a cell that swallows the next rows
+        reader = csv.reader(text, strict=True)
         try:
             fields = next((row for row in reader if not _is_blank(row)), None)
             if fields is None:
                 msg = "the file has no header row"
                 raise SourceError(msg)
             header = header_parse(fields)
-            value_columns = [f"v{index}" for index in range(len(header.statistics))]
+            value_columns = [
+                f"{prefix}{index}"
+                for index in range(len(header.statistics))
+                for prefix in ("k", "n", "v")
+            ]
+            column_types = {"k": "text", "n": "integer", "v": "text"}
             cursor.execute(
                 "CREATE TEMPORARY TABLE ingest_rows (row_no integer, line_no integer, "
                 "field_count integer, user_id text, "
-                + ", ".join(f"{column} text" for column in value_columns)
+                + ", ".join(f"{column} {column_types[column[0]]}" for column in value_columns)
                 + ") ON COMMIT DROP"
             )
             width, uid, positions = header.width, header.user_id_position, header.positions
+            malformed_cells = [value for _ in positions for value in _EMPTY_CELL]
             row_no = 0
             with cursor.copy(
                 "COPY ingest_rows (row_no, line_no, field_count, user_id, "
@@ -486,12 +552,16 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> tupl
                     row_no += 1
                     count = len(fields)
                     if count == width:
-                        values = [fields[position].strip() for position in positions]
+                        cells = [
+                            value
+                            for position in positions
+                            for value in _value_cell(fields[position].strip())
+                        ]
                         user_id = fields[uid].strip()
                     else:
-                        values = ["" for _ in positions]
+                        cells = malformed_cells
                         user_id = fields[uid].strip() if uid < count else ""
-                    write((row_no, reader.line_num, count, user_id, *values))
+                    write((row_no, reader.line_num, count, user_id, *cells))
                     if progress and row_no % PROGRESS_EVERY_ROWS == 0:
                         progress("staging", row_no, raw.tell())
         except csv.Error as exc:
@@ -505,14 +575,21 @@ def _lock_users(cursor) -> None:
     """Lock the file's users in user_id order: concurrent imports wait, never deadlock."""
     cursor.execute(
         "SELECT 1 FROM users WHERE user_id IN (SELECT user_id FROM ingest_rows) "
-        "ORDER BY user_id FOR NO KEY UPDATE"
+        'ORDER BY user_id COLLATE "C" FOR NO KEY UPDATE'
     )
+
+
+def _overflow_message(column: str, current, value: str, result=None) -> str:
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    total = f" = {result}" if result is not None else ""
+    return f"{column}: {current} + {shown}{total} is above the maximum {MAX_COUNTER}"
 
 
 def _classify(cursor, header: Header) -> None:
     """One row per (data row, statistic) in ``ingest_cells`` with its log row's values."""
     values = ", ".join(
-        f"({index}, '{statistic.processing_type}', '{statistic.column}', r.v{index})"
+        f"({index}, '{statistic.processing_type}', '{statistic.column}', "
+        f"r.k{index}, r.n{index}, r.v{index})"
         for index, statistic in enumerate(header.statistics)
     )
     current = " ".join(
@@ -524,35 +601,32 @@ def _classify(cursor, header: Header) -> None:
         CREATE TEMPORARY TABLE ingest_cells ON COMMIT DROP AS
         WITH cells AS (
             SELECT r.row_no, r.line_no, r.field_count, s.idx, s.processing_type, s.column_name,
-                   r.user_id AS raw_user_id, s.raw,
+                   r.user_id AS raw_user_id, s.number, s.raw,
                    CASE
                        WHEN r.field_count <> %(width)s THEN 'malformed'
                        WHEN r.user_id = '' THEN 'missing_user'
                        WHEN length(r.user_id) > 10 THEN 'long_user'
                        WHEN u.user_id IS NULL THEN 'unknown_user'
-                       WHEN s.raw = '' THEN 'empty'
-                       WHEN s.raw !~ '^[+-]?[0-9]+$' THEN 'not_integer'
-                       WHEN s.raw::numeric < 0 THEN 'negative'
-                       WHEN s.raw::numeric = 0 THEN 'zero'
-                       ELSE 'add'
+                       ELSE s.kind
                    END AS kind,
-                   CASE WHEN s.raw ~ '^[+-]?[0-9]+$' THEN s.raw::numeric END AS value,
-                   COALESCE(CASE s.idx {current} END, 0) AS base
+                   COALESCE(CASE s.idx {current} END, 0) AS base,
+                   st.user_id IS NOT NULL AS has_counters
             FROM ingest_rows r
-            CROSS JOIN LATERAL (VALUES {values}) AS s(idx, processing_type, column_name, raw)
+            CROSS JOIN LATERAL (VALUES {values})
+                AS s(idx, processing_type, column_name, kind, number, raw)
             LEFT JOIN users u ON u.user_id = r.user_id
             LEFT JOIN user_statistics st ON st.user_id = u.user_id
         ),
         chained AS (
             SELECT cells.*,
-                   base + sum(CASE WHEN kind = 'add' THEN value ELSE 0 END) OVER (
-                       PARTITION BY raw_user_id, idx ORDER BY row_no ROWS UNBOUNDED PRECEDING
+                   base + sum(CASE WHEN kind = 'add' THEN number ELSE 0 END) OVER (
+                       PARTITION BY raw_user_id COLLATE "C", idx ORDER BY row_no
+                       ROWS UNBOUNDED PRECEDING
                    ) AS after
             FROM cells
         )
-        SELECT row_no, line_no, idx, processing_type, column_name, raw_user_id, raw, kind, value,
-               base,
-               max(after) OVER (PARTITION BY raw_user_id, idx) > {MAX_COUNTER} AS overflow_group,
+        SELECT row_no, line_no, idx, processing_type, column_name, raw_user_id, raw, kind, number,
+               base, after, has_counters,
                CASE
                    WHEN kind = 'malformed' AND raw_user_id <> '' AND length(raw_user_id) <= 10
                        THEN raw_user_id
@@ -560,15 +634,13 @@ def _classify(cursor, header: Header) -> None:
                    ELSE raw_user_id
                END::varchar(10) AS user_id,
                CASE
-                   WHEN kind = 'add' AND after <= {MAX_COUNTER} THEN (after - value)::bigint
-                   WHEN kind IN ('empty', 'zero', 'not_integer', 'negative')
-                        AND after <= {MAX_COUNTER} THEN after::bigint
+                   WHEN kind = 'add' THEN after - number
+                   WHEN kind IN ('empty', 'zero', 'not_integer', 'negative', 'too_big')
+                       THEN after
                END AS old_value,
                CASE
-                   WHEN kind IN ('add', 'empty', 'zero') AND after <= {MAX_COUNTER}
-                       THEN after::bigint
-                   WHEN kind = 'unknown_user' AND value BETWEEN -{MAX_COUNTER} - 1
-                        AND {MAX_COUNTER} THEN value::bigint
+                   WHEN kind IN ('add', 'empty', 'zero') THEN after
+                   WHEN kind = 'unknown_user' THEN number
                END AS new_value,
                CASE
                    WHEN kind = 'add' THEN 'success'
@@ -590,7 +662,10 @@ def _classify(cursor, header: Header) -> None:
                        left(raw, 40) || CASE WHEN length(raw) > 40 THEN '…' ELSE '' END)
                    WHEN 'negative' THEN format(
                        '%%s: negative value %%s (increments are never below 0)', column_name,
-                       left(raw, 40))
+                       left(raw, 40) || CASE WHEN length(raw) > 40 THEN '…' ELSE '' END)
+                   WHEN 'too_big' THEN format(
+                       '%%s: %%s + %%s is above the maximum {MAX_COUNTER}', column_name, after,
+                       left(raw, 40) || CASE WHEN length(raw) > 40 THEN '…' ELSE '' END)
                END AS error_message
         FROM chained
         """,
@@ -598,31 +673,41 @@ def _classify(cursor, header: Header) -> None:
     )
 
 
+# Cells of known users, which carry the counter's chain (malformed rows and unknown users don't).
+_CHAINED_KINDS = "('add', 'empty', 'zero', 'not_integer', 'negative', 'too_big')"
+
+
 def _resolve_overflow(cursor) -> None:
     """Chains that pass 2,147,483,647 are replayed cell by cell (rare): a cell that would
     overflow fails and the chain goes on from the last good value."""
     cursor.execute(
-        "SELECT raw_user_id, idx, row_no, kind, value, base, column_name FROM ingest_cells "
-        "WHERE overflow_group ORDER BY raw_user_id, idx, row_no"
+        "SELECT raw_user_id, idx, row_no, kind, number, base, column_name, raw FROM ingest_cells "
+        f"WHERE kind IN {_CHAINED_KINDS} AND (raw_user_id, idx) IN "
+        "(SELECT raw_user_id, idx FROM ingest_cells "
+        f"WHERE kind = 'add' AND after > {MAX_COUNTER}) "
+        "ORDER BY raw_user_id, idx, row_no"
     )
     rows = cursor.fetchall()
     if not rows:
         return
     updates: list[tuple] = []
     chain_key, current = None, 0
-    for user_id, idx, row_no, kind, value, base, column in rows:
+    for user_id, idx, row_no, kind, number, base, column, raw in rows:
         if (user_id, idx) != chain_key:
-            chain_key, current = (user_id, idx), int(base)
+            chain_key, current = (user_id, idx), base
         if kind == "add":
-            result = current + int(value)
+            result = current + number
             if result > MAX_COUNTER:
-                message = f"{column}: result {result} is above the maximum {MAX_COUNTER}"
+                message = _overflow_message(column, current, str(number), result)
                 updates.append((row_no, idx, current, None, "failed", message))
             else:
                 updates.append((row_no, idx, current, result, "success", None))
                 current = result
         elif kind in ("empty", "zero"):
             updates.append((row_no, idx, current, current, "skipped", None))
+        elif kind == "too_big":
+            message = _overflow_message(column, current, raw)
+            updates.append((row_no, idx, current, None, "failed", message))
         else:  # not_integer / negative: failed, message already set
             updates.append((row_no, idx, current, None, "failed", None))
     columns = list(zip(*updates, strict=True))
@@ -660,42 +745,51 @@ def _problems(cursor) -> list[CellProblem]:
     return [CellProblem(*row) for row in cursor.fetchall()]
 
 
-def _apply(cursor, header: Header, *, execution_name: str) -> None:
-    """Write counters and log rows from ``ingest_cells`` (users already locked)."""
+def _apply(cursor, header: Header, *, execution_name: str) -> str:
+    """Write counters and log rows from ``ingest_cells`` (users already locked); return the
+    digest of the log rows written."""
     present = [(index, statistic.column) for index, statistic in enumerate(header.statistics)]
     final = ", ".join(
         f"COALESCE(max(new_value) FILTER (WHERE idx = {index} AND status = 'success'), "
         f"max(base) FILTER (WHERE idx = {index}))::integer AS {column}"
         for index, column in present
     )
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE ingest_counters ON COMMIT DROP AS "
-        f"SELECT raw_user_id AS user_id, {final} FROM ingest_cells "
-        "WHERE kind NOT IN ('malformed', 'missing_user', 'long_user', 'unknown_user') "
-        "GROUP BY raw_user_id HAVING bool_or(status = 'success')"
-    )
+
+    def changed(which: str) -> str:
+        return (
+            f"SELECT raw_user_id AS user_id, {final} FROM ingest_cells "
+            f"WHERE kind IN {_CHAINED_KINDS} AND {which} "
+            "GROUP BY raw_user_id HAVING bool_or(status = 'success')"
+        )
+
     assignments = ", ".join(f"{column} = f.{column}" for _, column in present)
     cursor.execute(
         f"UPDATE user_statistics s SET {assignments}, updated_at = now() "
-        "FROM ingest_counters f WHERE s.user_id = f.user_id"
+        f"FROM ({changed('has_counters')}) f WHERE s.user_id = f.user_id"
     )
+    # Users without a statistics row get one on their first success (users are locked).
     columns = ", ".join(column for _, column in present)
     cursor.execute(
         f"INSERT INTO user_statistics (user_id, {columns}, updated_at) "
-        f"SELECT user_id, {columns}, now() FROM ingest_counters f "
-        "WHERE NOT EXISTS (SELECT 1 FROM user_statistics s WHERE s.user_id = f.user_id) "
+        f"SELECT user_id, {columns}, now() FROM ({changed('NOT has_counters')}) f "
         "ORDER BY user_id"
     )
+    # The digest is taken from the rows as inserted, without reading the table back.
     cursor.execute(
-        """
-        INSERT INTO processing_logs (execution_name, user_id, processing_type, old_value,
-                                     new_value, status, error_message)
-        SELECT %s, user_id, processing_type, old_value::integer, new_value::integer, status,
-               error_message
-        FROM ingest_cells ORDER BY row_no, idx
+        f"""
+        WITH inserted AS (
+            INSERT INTO processing_logs (execution_name, user_id, processing_type, old_value,
+                                         new_value, status, error_message)
+            SELECT %s, user_id, processing_type, old_value::integer, new_value::integer, status,
+                   error_message
+            FROM ingest_cells ORDER BY row_no, idx
+            RETURNING *
+        )
+        SELECT {LOG_DIGEST_EXPRESSION} FROM inserted
         """,
         [execution_name],
     )
+    return cursor.fetchone()[0]
 
 
 def _complete(
@@ -703,6 +797,7 @@ def _complete(
     rows_total: int,
     counts: dict[str, dict[str, int]],
     warnings: list[str],
+    digest: str,
 ) -> None:
     totals = {"success": 0, "failed": 0, "skipped": 0}
     for per_status in counts.values():
@@ -716,7 +811,7 @@ def _complete(
     execution.skipped_count = totals["skipped"]
     execution.counts = counts
     execution.warnings = warnings
-    execution.digest = execution_digest(execution_name=execution.name)
+    execution.digest = digest
     execution.progress_phase = "done"
     execution.progress_rows = rows_total
     execution.progress_bytes = execution.size_bytes or 0

@@ -6,20 +6,109 @@ from django.db import connection
 
 # One line per log row, fields in column order, NULL as \N, time in UTC to the microsecond;
 # lines joined by "\n" in log_id order, then sha256. Changing this invalidates stored digests.
-_DIGEST_SQL = """
-SELECT encode(sha256(convert_to(coalesce(string_agg(concat_ws('|',
-           log_id, execution_name, coalesce(user_id, '\\N'), coalesce(processing_type, '\\N'),
-           coalesce(old_value::text, '\\N'), coalesce(new_value::text, '\\N'),
-           coalesce(status, '\\N'), coalesce(error_message, '\\N'),
-           to_char(processed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')),
-       E'\\n' ORDER BY log_id), ''), 'UTF8')), 'hex')
-FROM processing_logs
-WHERE execution_name = %s
+LOG_DIGEST_EXPRESSION = """
+encode(sha256(convert_to(coalesce(string_agg(concat_ws('|',
+    log_id, execution_name, coalesce(user_id, '\\N'), coalesce(processing_type, '\\N'),
+    coalesce(old_value::text, '\\N'), coalesce(new_value::text, '\\N'),
+    coalesce(status, '\\N'), coalesce(error_message, '\\N'),
+    to_char(processed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')),
+  E'\\n' ORDER BY log_id), ''), 'UTF8')), 'hex')
 """
 
 
 def execution_digest(*, execution_name: str) -> str:
-    """sha256 over the log rows of one execution, in log_id order."""
+    """sha256 over the log rows of one execution, in log_id order, as stored now."""
     with connection.cursor() as cursor:
-        cursor.execute(_DIGEST_SQL, [execution_name])
+        cursor.execute(
+            f"SELECT {LOG_DIGEST_EXPRESSION} FROM processing_logs WHERE execution_name = %s",  # noqa: S608
+            [execution_name],
+        )
         return cursor.fetchone()[0]
+
+
+MAX_LISTED = 50  # problems of one kind listed in full; the rest are counted
+
+
+def _digest_problems() -> list[str]:
+    from logs.models import Execution
+
+    problems = []
+    completed = Execution.objects.filter(status=Execution.Status.COMPLETED).exclude(digest="")
+    for name, stored in completed.values_list("name", "digest").iterator():
+        actual = execution_digest(execution_name=name)
+        if actual != stored:
+            problems.append(f"execution {name!r}: log rows differ from their digest")
+    return problems
+
+
+def _chain_problems() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT user_id, processing_type, log_id, old_value, previous_new
+            FROM (
+                SELECT user_id, processing_type, log_id, old_value,
+                       lag(new_value) OVER (PARTITION BY user_id, processing_type
+                                            ORDER BY log_id) AS previous_new
+                FROM processing_logs WHERE status = 'success'
+            ) chain
+            WHERE previous_new IS NOT NULL AND old_value IS DISTINCT FROM previous_new
+            ORDER BY log_id
+            """
+        )
+        return [
+            f"chain broken for {user_id} {processing_type} at log {log_id}: "
+            f"old_value {old} but the previous success ended at {previous}"
+            for user_id, processing_type, log_id, old, previous in cursor.fetchall()
+        ]
+
+
+def _default_partition_problems() -> list[str]:
+    from logs.services.partitions import default_partition_rows
+
+    rows = default_partition_rows()
+    return [f"{rows} rows in the DEFAULT partition (run ensure_partitions)"] if rows else []
+
+
+def _counter_problems() -> list[str]:
+    from users.statistics import STATISTICS
+
+    problems = []
+    with connection.cursor() as cursor:
+        for statistic in STATISTICS:
+            cursor.execute(
+                f"""
+                SELECT s.user_id, s.{statistic.column}, last.new_value
+                FROM user_statistics s
+                JOIN LATERAL (
+                    SELECT new_value FROM processing_logs l
+                    WHERE l.user_id = s.user_id AND l.processing_type = %s
+                      AND l.status = 'success'
+                    ORDER BY l.log_id DESC LIMIT 1
+                ) last ON true
+                WHERE last.new_value IS DISTINCT FROM s.{statistic.column}
+                ORDER BY s.user_id
+                """,  # noqa: S608 - column name from the registry
+                [statistic.processing_type],
+            )
+            problems += [
+                f"{user_id} {statistic.column} is {counter} but its last logged value is {last}"
+                for user_id, counter, last in cursor.fetchall()
+            ]
+    return problems
+
+
+def _listed(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_LISTED:
+        return problems
+    return [*problems[:MAX_LISTED], f"… and {len(problems) - MAX_LISTED} more like these"]
+
+
+def logs_verify() -> list[str]:
+    """Every problem with the trail: digests, chains, DEFAULT partition, counters vs logs."""
+    return [
+        *_listed(_digest_problems()),
+        *_listed(_chain_problems()),
+        *_default_partition_problems(),
+        *_listed(_counter_problems()),
+    ]

@@ -134,6 +134,11 @@ def inspect_file(path: Path) -> FileFacts:
     if size > max_upload_bytes():
         msg = f"file is larger than MAX_UPLOAD_MB ({settings.MAX_UPLOAD_MB} MB)"
         raise SourceError(msg)
+    with path.open("rb") as stream:
+        start = stream.read(4)
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        msg = "unsupported encoding: UTF-16 (save the file as CSV UTF-8 or Shift_JIS)"
+        raise SourceError(msg)
     digest = hashlib.sha256()
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="strict")
     is_utf8 = True

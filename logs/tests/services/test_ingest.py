@@ -288,10 +288,11 @@ def test_failed_cells_become_processing_errors(service_users, ingest, settings):
         (b"user_id,foo\nU00001,1\n", "no statistic column"),
         (b"login_count,post_count\n1,2\n", "no user_id column"),
         (b"user_id,login_count,Login_Count\nU00001,1,1\n", "repeated column"),
-        ("user_id,login_count\nU00001,1\n".encode("utf-16"), "binary"),
+        ("user_id,login_count\nU00001,1\n".encode("utf-16"), "UTF-16"),
+        (b"user_id,login_count\nU00001,\x00\x01\x02\n", "binary"),
         (b"user_id,login_count\n\x80\xff\x80\xff,1\n", "encoding"),
     ],
-    ids=["empty", "blank", "no-statistic", "no-user-id", "repeated", "utf16", "bad-encoding"],
+    ids=["empty", "blank", "no-statistic", "no-user-id", "repeated", "utf16", "nul", "encoding"],
 )
 def test_rejected_files_write_nothing(service_users, ingest, content, reason):
     """A rejected file: a rejected Execution with the reason, a file error, no log rows."""

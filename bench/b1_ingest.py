@@ -1,0 +1,77 @@
+"""B1: ingest a 100,000-row CSV vs a bare COPY of its 200,000 finished log rows.
+
+Both write into ``processing_logs`` (same table, same indexes and triggers) and commit; the bare
+COPY is the floor, since every log row must be written. Three alternating rounds; medians.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+ROWS = 100_000
+ROUNDS = 3
+
+
+def _finished_rows(rows: int) -> bytes:
+    """The log rows an ingest of ``rows`` CSV rows produces, as COPY text."""
+    buffer = io.StringIO()
+    for number in range(1, rows + 1):
+        user = f"B{number:07d}"
+        buffer.write(
+            f"bare-copy\t{user}\tlogin_update\t{number % 50}\t{number % 50 + 2}\tsuccess\t\\N\n"
+        )
+        buffer.write(f"bare-copy\t{user}\tpost_update\t{number % 7}\t{number % 7}\tskipped\t\\N\n")
+    return buffer.getvalue().encode()
+
+
+def main(quick: bool = False) -> dict:
+    from bench._setup import django_bench_db
+
+    django_bench_db("auditsite_bench_b1")
+    from django.db import connection, transaction
+
+    from bench._data import csv_write, users_create
+    from logs.services.ingest import execution_create, execution_run
+
+    rows = 10_000 if quick else ROWS
+    users_create(rows)
+    payload = _finished_rows(rows)
+    copy_times, ingest_times = [], []
+    with tempfile.TemporaryDirectory() as directory:
+        for round_number in range(ROUNDS):
+            started = time.perf_counter()
+            with transaction.atomic(), connection.cursor() as cursor:
+                with cursor.copy(
+                    "COPY processing_logs (execution_name, user_id, processing_type, old_value, "
+                    "new_value, status, error_message) FROM STDIN"
+                ) as copy:
+                    copy.write(payload)
+            copy_times.append(time.perf_counter() - started)
+
+            path = csv_write(
+                Path(directory) / f"round-{round_number}.csv",
+                rows=rows,
+                users=rows,
+                seed=round_number,
+            )
+            started = time.perf_counter()
+            execution = execution_create(file_name=path.name, source=str(path))
+            result = execution_run(execution=execution)
+            ingest_times.append(time.perf_counter() - started)
+            assert result.log_rows == 2 * rows, result
+    copy_median = statistics.median(copy_times)
+    ingest_median = statistics.median(ingest_times)
+    return {
+        "benchmark": "B1 ingest vs bare COPY of the finished log rows",
+        "csv_rows": rows,
+        "log_rows": 2 * rows,
+        "bare_copy_seconds": [round(t, 3) for t in copy_times],
+        "ingest_seconds": [round(t, 3) for t in ingest_times],
+        "ratio_ingest_to_copy": round(ingest_median / copy_median, 2),
+        "target": "<= 2.0",
+        "met": ingest_median / copy_median <= 2.0,
+    }

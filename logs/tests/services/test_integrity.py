@@ -1,0 +1,75 @@
+"""verify_logs finds every kind of damage and stays quiet on a clean trail."""
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from logs.models import ProcessingLog
+from logs.services.ingest import execution_create, execution_run
+from logs.services.integrity import execution_digest, logs_verify
+from logs.services.retention import log_deletion_allowed
+from users.models import UserStatistics
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def imported(service_users, tmp_path):
+    """Two imports over the same users, so chains span executions."""
+    results = []
+    for number, content in enumerate(["U00001,2,1\nU00002,1,0\n", "U00001,3,0\nU00001,1,4\n"]):
+        path = tmp_path / f"f{number}.csv"
+        path.write_text("user_id,login_count,post_count\n" + content)
+        results.append(
+            execution_run(execution=execution_create(file_name=path.name, source=str(path)))
+        )
+    return results
+
+
+def test_clean_trail_verifies(imported):
+    """A trail written only by imports has no problems and the command exits 0."""
+    assert logs_verify() == []
+    call_command("verify_logs")
+
+
+def test_digest_matches_rows_as_stored(imported):
+    """The digest stored at completion equals the digest of the rows read back."""
+    execution = imported[0].execution
+    assert execution.digest == execution_digest(execution_name=execution.name)
+
+
+def test_removed_row_breaks_digest_and_chain(imported):
+    """A row removed behind the product's back shows as a digest mismatch and a broken chain."""
+    victim = (
+        ProcessingLog.objects.filter(
+            execution_name=imported[1].execution_name,
+            user_id="U00001",
+            processing_type="login_update",
+        )
+        .order_by("log_id")
+        .first()
+    )
+    with log_deletion_allowed():
+        ProcessingLog.objects.filter(pk=victim.pk).delete()
+    problems = logs_verify()
+    assert any("differ from their digest" in problem for problem in problems)
+    assert any("chain broken for U00001 login_update" in problem for problem in problems)
+
+
+def test_counter_edited_outside_imports_is_reported(imported, capsys):
+    """A counter changed by hand no longer equals its last logged value: exit 1, listed."""
+    UserStatistics.objects.filter(user_id="U00002").update(login_count=99)
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_logs")
+    assert exit_info.value.code == 1
+    assert "U00002 login_count is 99 but its last logged value is 1" in capsys.readouterr().out
+
+
+def test_rows_in_default_partition_are_reported(imported):
+    """Rows left in the DEFAULT partition are a problem until ensure_partitions moves them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO processing_logs (execution_name, status, processed_at) "
+            "VALUES ('stray', 'failed', '2001-01-01T00:00:00Z')"
+        )
+    assert "1 rows in the DEFAULT partition (run ensure_partitions)" in logs_verify()
