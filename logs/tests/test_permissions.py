@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import (
@@ -83,9 +84,10 @@ NEEDS = {
 
 
 @pytest.fixture(scope="module")
-def shared(django_db_setup, django_db_blocker):
+def shared(django_db_setup, django_db_blocker, tmp_path_factory):
     """Accounts and one object of every model the admin shows, created once for the module."""
-    with rolled_back(django_db_blocker):
+    media = tmp_path_factory.mktemp("media")  # uploads of this module, removed by pytest
+    with override_settings(MEDIA_ROOT=media), rolled_back(django_db_blocker):
         ServiceUser.objects.create(user_id="U00001", display_name="one")
         ServiceUser.objects.create(user_id="U00002", display_name="two")
         ServiceUser.objects.create(user_id="U00003", display_name="no statistics yet")
@@ -142,7 +144,6 @@ def shared(django_db_setup, django_db_blocker):
             ),
         }
         yield objects
-        default_storage.delete(stored)
 
 
 @pytest.fixture
