@@ -40,9 +40,11 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## browsers: Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium)
+## browsers: Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium),
+## with a Japanese font so screenshots of Japanese pages are legible
 browsers:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+	@fc-list 2>/dev/null | grep -qi ipagothic || (apt-get update -qq && apt-get install -y -qq fonts-ipafont-gothic)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -6,6 +6,8 @@ import pgtrigger
 import pytest
 from django.test import TransactionTestCase
 
+from auditsite.testing import accounts_create
+
 # Transactional tests end with Django's flush, a TRUNCATE of every table. processing_logs refuses
 # TRUNCATE for everybody; the test harness alone lifts that guard, for its own clean-up.
 _original_fixture_teardown = TransactionTestCase._fixture_teardown
@@ -26,3 +28,49 @@ def service_users(db):
 
     demo_users_seed(count=5)
     return [f"U{n:05d}" for n in range(1, 6)]
+
+
+@pytest.fixture
+def accounts(db):
+    """One staff account per role and a superuser, for one test."""
+    return accounts_create()
+
+
+@pytest.fixture
+def client_for(accounts):
+    """A test client logged in as the given role ("anonymous" for none)."""
+    from django.test import Client
+
+    def _client(role: str) -> Client:
+        client = Client()
+        if role != "anonymous":
+            client.force_login(accounts[role])
+        return client
+
+    return _client
+
+
+@pytest.fixture
+def make_logs(db):
+    """Insert processing log rows with chosen fields (processed_at included); returns them."""
+    from logs.models import ProcessingLog
+
+    def _make(rows: list[dict]) -> list:
+        defaults = {"execution_name": "user-log-20260101-000000", "status": "success"}
+        return ProcessingLog.objects.bulk_create(
+            [ProcessingLog(**{**defaults, **row}) for row in rows]
+        )
+
+    return _make
+
+
+@pytest.fixture
+def export_form_data():
+    """POST data for django-import-export's export form: a format and every field selected."""
+
+    def _data(resource_class, *, format_index: int) -> dict:
+        prefix = resource_class.__name__.lower()
+        fields = {f"{prefix}_{name}": "on" for name in resource_class().get_export_order()}
+        return {"format": str(format_index), "resource": "0", **fields}
+
+    return _data

@@ -1,9 +1,34 @@
+"""Admin configuration of the audit trail: read-only for everybody, superusers included."""
+
+from __future__ import annotations
+
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV, XLSX
 
+from auditsite.admin_base import AuditModelAdmin
+from logs import views
+from logs.admin_filters import (
+    ExecutionFilter,
+    ProcessedAtRangeFilter,
+    ProcessingTypeFilter,
+    default_window_start,
+)
 from logs.models import Execution, JobRun, ProcessingError, ProcessingLog, ProcessingLogSummary
+from logs.paginators import CappedCountPaginator
+from logs.resources import ProcessingLogResource
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(AuditModelAdmin):
     """The audit trail is read-only for everybody, superusers included (pghistory's way)."""
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -17,7 +42,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProcessingLog)
-class ProcessingLogAdmin(ReadOnlyAdmin):
+class ProcessingLogAdmin(ExportMixin, ReadOnlyAdmin):
+    """Tens of millions of rows: no exact COUNT(*), no DISTINCT for filter choices, and a
+    default date window (partition pruning) unless a date range, user or execution narrows it."""
+
     list_display = (
         "log_id",
         "processed_at",
@@ -29,10 +57,72 @@ class ProcessingLogAdmin(ReadOnlyAdmin):
         "status",
         "error_message",
     )
-    list_filter = ("status", "processing_type")
-    search_fields = ("=user_id",)
+    list_filter = (
+        ("processed_at", ProcessedAtRangeFilter),
+        "status",
+        ProcessingTypeFilter,
+        ExecutionFilter,
+    )
+    search_fields = ("user_id",)
+    search_help_text = _("Exact user ID, e.g. U00001.")
     ordering = ("-processed_at", "-log_id")
+    sortable_by = ("log_id", "processed_at")
+    list_per_page = 100
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = CappedCountPaginator
+    change_list_template = "admin/logs/processinglog/change_list.html"
+    export_template_name = "admin/logs/processinglog/export.html"
+    resource_classes = [ProcessingLogResource]
+    formats = [CSV, XLSX]
+
+    def has_export_permission(self, request) -> bool:
+        return request.user.has_perm("logs.export_processinglog")
+
+    def get_search_results(self, request, queryset, search_term):
+        # Exact match: the (user_id, processed_at) index serves it; Django's "=" would be iexact.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(user_id=term), False
+
+    def get_rangefilter_processed_at_default(self, request):
+        return default_window_start(request.GET), None
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            "default_window_start": default_window_start(request.GET),
+            "default_window_days": settings.LOG_LIST_DEFAULT_DAYS,
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def export_action(self, request):
+        try:
+            return super().export_action(request)
+        except IncorrectLookupParameters:
+            # What the changelist does with a stale or forged filter: back to the list.
+            changelist = reverse("admin:logs_processinglog_changelist")
+            return HttpResponseRedirect(f"{changelist}?{ERROR_FLAG}=1")
+
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        limit = settings.EXPORT_MAX_ROWS
+        # Bounded count: reads at most limit + 1 rows, however many match.
+        if queryset.order_by()[: limit + 1].count() > limit:
+            msg = gettext(
+                "More than %(limit)s rows match. Narrow the list (date range, status, "
+                "execution or user) and export again."
+            ) % {"limit": limit}
+            raise ValueError(msg)
+        return super().get_export_data(file_format, request, queryset, **kwargs)
+
+    def get_valid_export_item_pks(self, request):
+        # Only the posted ids that exist: the library's default lists every id of the table.
+        posted = [pk for pk in request.POST.getlist("export_items") if pk.isdigit()]
+        return ProcessingLog.objects.filter(pk__in=posted).values_list("pk", flat=True)
+
+    def get_export_context_data(self, **kwargs):
+        return {"export_max_rows": settings.EXPORT_MAX_ROWS}
 
 
 @admin.register(ProcessingLogSummary)
@@ -50,6 +140,9 @@ class ProcessingLogSummaryAdmin(ReadOnlyAdmin):
 
 @admin.register(Execution)
 class ExecutionAdmin(ReadOnlyAdmin):
+    """Executions list and detail (seed 6.2, failed cells, live progress, original file);
+    the upload pages hang below it."""
+
     list_display = (
         "name",
         "status",
@@ -61,7 +154,107 @@ class ExecutionAdmin(ReadOnlyAdmin):
         "skipped_count",
     )
     list_filter = ("status",)
+    list_select_related = ("uploaded_by",)
     search_fields = ("name", "file_name", "sha256")
+    change_list_template = "admin/logs/execution/change_list.html"
+    change_form_template = "admin/logs/execution/change_form.html"
+    # `file` itself is left out: its default widget links to MEDIA_URL, past the permission check.
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "status",
+                    "error_message",
+                    "source",
+                    "file_name",
+                    "original_file",
+                    "size_bytes",
+                    "sha256",
+                    "uploaded_by",
+                    "force",
+                )
+            },
+        ),
+        (
+            _("Result"),
+            {
+                "fields": (
+                    "rows_total",
+                    "log_rows",
+                    "success_count",
+                    "failed_count",
+                    "skipped_count",
+                    "warning_list",
+                    "digest",
+                )
+            },
+        ),
+        (_("Times"), {"fields": ("created_at", "started_at", "finished_at")}),
+    )
+    readonly_fields = ("original_file", "warning_list")
+
+    @admin.display(description=_("original file"))
+    def original_file(self, execution: Execution) -> str:
+        if not execution.file:
+            return "-"
+        url = reverse("admin:logs_execution_download", args=[execution.pk])
+        return format_html('<a href="{}">{}</a>', url, gettext("Download the original file"))
+
+    @admin.display(description=_("warnings"))
+    def warning_list(self, execution: Execution) -> str:
+        if not execution.warnings:
+            return "-"
+        items = format_html_join("", "<li>{}</li>", ((warning,) for warning in execution.warnings))
+        return format_html("<ul>{}</ul>", items)
+
+    def get_urls(self):
+        def mounted(view):
+            def bound(request, *args, **kwargs):
+                return view(request, self, *args, **kwargs)
+
+            return self.admin_site.admin_view(bound)
+
+        return [
+            path("upload/", mounted(views.execution_upload), name="logs_execution_upload"),
+            path(
+                "upload/<str:token>/",
+                mounted(views.execution_upload_preview),
+                name="logs_execution_upload_preview",
+            ),
+            path(
+                "upload/<str:token>/confirm/",
+                mounted(views.execution_upload_confirm),
+                name="logs_execution_upload_confirm",
+            ),
+            path(
+                "<path:object_id>/progress/",
+                mounted(views.execution_progress),
+                name="logs_execution_progress",
+            ),
+            path(
+                "<path:object_id>/download/",
+                mounted(views.execution_download),
+                name="logs_execution_download",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            "can_upload": request.user.has_perm(views.UPLOAD_PERMISSION),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        if request.method in views.READ_METHODS:
+            execution = self.get_object(request, unquote(object_id))
+            if execution is not None and self.has_view_permission(request, execution):
+                extra_context.update(views.execution_detail_context(request, execution))
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(ProcessingError)

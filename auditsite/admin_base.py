@@ -1,0 +1,33 @@
+"""Behaviour shared by every ModelAdmin of ours: refusals are explicit 403s, never silent."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+
+
+class StrictActionsMixin:
+    """A POSTed changelist action the user may not run is refused with 403.
+
+    Django's admin would answer "no action selected" and redirect; an explicit refusal is what
+    the permission tests pin down, and it keeps a forged POST from looking like a slip.
+    """
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "POST" and "action" in request.POST:
+            if request.POST["action"] not in self.get_actions(request):
+                raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        # A read-only page: nothing to POST (refused after the permission check, like ours).
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        return super().history_view(request, object_id, extra_context)
+
+
+class AuditModelAdmin(StrictActionsMixin, admin.ModelAdmin):
+    """Base of our model admins."""

@@ -1,0 +1,13 @@
+from django.contrib.admin.apps import AdminConfig
+
+
+class AuditAdminConfig(AdminConfig):
+    """django.contrib.admin, serving our admin site (dashboard, login throttle)."""
+
+    default_site = "auditsite.admin_site.AuditAdminSite"
+
+    def ready(self) -> None:
+        super().ready()  # autodiscovers every app's admin module
+        from auditsite import admin_schedules
+
+        admin_schedules.register()

@@ -1,0 +1,47 @@
+"""Helpers for the test suite (imported by conftest.py and by test modules)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+ROLES = ("uploader", "support", "auditor", "superuser")
+STAFF_PASSWORD = "staff-test-password"  # noqa: S105 - test accounts only
+
+
+def accounts_create() -> dict:
+    """One staff account per role (groups from setup_roles, applied on migrate) and a superuser."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user_model = get_user_model()
+    result = {}
+    for role in ROLES:
+        account = user_model.objects.create_user(
+            username=f"test-{role}",
+            password=STAFF_PASSWORD,
+            is_staff=True,
+            is_superuser=role == "superuser",
+        )
+        if role != "superuser":
+            account.groups.set([Group.objects.get(name=role)])
+        result[role] = account
+    return result
+
+
+@contextlib.contextmanager
+def rolled_back(django_db_blocker) -> Iterator[None]:
+    """Data shared by the tests of a module: created once, rolled back after the module.
+
+    Each test's own transaction nests inside as a savepoint, so tests stay isolated.
+    """
+    from django.db import transaction
+
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)

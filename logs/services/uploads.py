@@ -1,0 +1,173 @@
+"""Admin uploads: dry-run an uploaded CSV, keep it in storage, and queue its run on confirmation.
+
+The flow is upload → preview → confirm. Between the two requests the pending upload lives in the
+uploader's session (its storage name and the dry run's numbers), so nobody else can confirm it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from logs.models import Execution
+from logs.services.ingest import IngestResult, execution_create, ingest_preview
+from logs.tasks import execution_run_task
+
+logger = logging.getLogger(__name__)
+
+_SESSION_KEY = "pending_uploads"
+_PENDING_KEPT = 10  # per session; the oldest pending upload beyond this is discarded
+
+
+@dataclass
+class PendingUpload:
+    """An uploaded file waiting for confirmation, with what its dry run found."""
+
+    token: str
+    file_name: str
+    stored_name: str  # in the default storage; "" when the dry run rejected the file
+    execution_name: str  # as typed; "" means "generate one"
+    force: bool
+    preview: dict = field(default_factory=dict)  # IngestResult as plain data (session-safe)
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.preview.get("rejected"))
+
+
+def _preview_data(result: IngestResult) -> dict:
+    data = asdict(result)
+    data.pop("execution")
+    return data
+
+
+@contextlib.contextmanager
+def _local_path(uploaded_file: UploadedFile) -> Iterator[Path]:
+    """A path on disk for the upload: Django's temporary file, or a copy of a small one."""
+    if hasattr(uploaded_file, "temporary_file_path"):
+        yield Path(uploaded_file.temporary_file_path())
+        return
+    handle, name = tempfile.mkstemp(prefix="auditsite-upload-", suffix=".csv")
+    try:
+        with os.fdopen(handle, "wb") as target:
+            for chunk in uploaded_file.chunks():
+                target.write(chunk)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def _storage_name(file_name: str) -> str:
+    # Same folder scheme as Execution.file; the random part keeps two uploads of one name apart.
+    safe = Path(file_name).name or "upload.csv"
+    return Execution.file.field.generate_filename(None, f"{uuid.uuid4().hex[:12]}-{safe}")
+
+
+def upload_receive(
+    *, uploaded_file: UploadedFile, execution_name: str, force: bool
+) -> PendingUpload:
+    """Dry-run the uploaded file; unless rejected, keep it in storage until confirmed."""
+    file_name = Path(uploaded_file.name or "upload.csv").name
+    with _local_path(uploaded_file) as path:
+        result = ingest_preview(
+            path=path,
+            file_name=file_name,
+            execution_name=execution_name or None,
+            force=force,
+        )
+    stored_name = ""
+    if not result.rejected:
+        # Streamed chunk by chunk; on local disk Django's temporary file is simply moved.
+        stored_name = default_storage.save(_storage_name(file_name), uploaded_file)
+    return PendingUpload(
+        token=uuid.uuid4().hex,
+        file_name=file_name,
+        stored_name=stored_name,
+        execution_name=execution_name,
+        force=force,
+        preview=_preview_data(result),
+    )
+
+
+def upload_remember(*, session, pending: PendingUpload) -> None:
+    """Keep a pending upload in the session; the oldest beyond a few are discarded with files."""
+    uploads = dict(session.get(_SESSION_KEY, {}))
+    uploads[pending.token] = asdict(pending)
+    while len(uploads) > _PENDING_KEPT:
+        oldest = next(iter(uploads))
+        upload_discard(pending=PendingUpload(**uploads.pop(oldest)))
+    session[_SESSION_KEY] = uploads
+
+
+def upload_recall(*, session, token: str) -> PendingUpload | None:
+    """The pending upload of this session with this token, if any."""
+    data = session.get(_SESSION_KEY, {}).get(token)
+    return PendingUpload(**data) if data else None
+
+
+def upload_forget(*, session, token: str) -> None:
+    """Drop a pending upload from the session (its file stays unless discarded)."""
+    uploads = dict(session.get(_SESSION_KEY, {}))
+    if uploads.pop(token, None) is not None:
+        session[_SESSION_KEY] = uploads
+
+
+def upload_discard(*, pending: PendingUpload) -> None:
+    """Delete the stored file of an upload that will not be run."""
+    if pending.stored_name:
+        default_storage.delete(pending.stored_name)
+
+
+def upload_confirm(*, pending: PendingUpload, uploaded_by) -> Execution:
+    """Create the pending Execution for the stored file and queue its run after commit.
+
+    Raises ``IngestRejected`` (with the recorded rejected Execution) when the run is refused
+    before it starts, e.g. the execution name was taken since the preview.
+    """
+    # Not wrapped in a transaction of ours: a rejection must stay recorded.
+    execution = execution_create(
+        file_name=pending.file_name,
+        source="admin upload",
+        stored_file=pending.stored_name,
+        uploaded_by=uploaded_by,
+        execution_name=pending.execution_name or None,
+        force=pending.force,
+    )
+    # The size is known now: the progress bar has its scale before the run starts (the engine
+    # records it again, inside its own transaction, when it finishes).
+    Execution.objects.filter(pk=execution.pk).update(
+        size_bytes=default_storage.size(pending.stored_name)
+    )
+    # The worker must find the committed Execution (immediate when no transaction is open).
+    transaction.on_commit(lambda: execution_enqueue(execution_id=execution.pk))
+    return execution
+
+
+def execution_enqueue(*, execution_id: int) -> bool:
+    """Queue the run of a pending Execution; if the broker cannot take it, mark it failed.
+
+    A run that was never queued would wait forever; failed, it says why, and its name and file
+    may be used again.
+    """
+    try:
+        execution_run_task.delay(execution_id)
+    except Exception as exc:  # noqa: BLE001 - any broker error: record it, do not lose it
+        logger.exception("could not queue execution %s", execution_id)
+        Execution.objects.filter(pk=execution_id, status=Execution.Status.PENDING).update(
+            status=Execution.Status.FAILED,
+            error_message=f"the run could not be queued: {type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+        return False
+    return True

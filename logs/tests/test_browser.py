@@ -1,0 +1,221 @@
+"""End to end in a real browser: an uploader uploads, previews, confirms and watches the run; an
+auditor exports the result.
+
+Chromium (Debian's /usr/bin/chromium) is driven by Playwright against pytest-django's live server.
+The import runs in a real Celery worker started for this test (a subprocess on the same test
+database and broker), so the page really follows a background run through its progress JSON.
+Screenshots of every step go to test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections
+
+from auditsite.celery import app as celery_app
+from auditsite.testing import STAFF_PASSWORD
+from logs.models import Execution
+from users.services import demo_users_seed
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+BASE_DIR = Path(settings.BASE_DIR)
+ARTIFACTS = BASE_DIR / "test-artifacts" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROWS = 40_000  # enough for the engine to report progress while staging
+
+
+def _database_url() -> str:
+    """The test database, as a URL for the worker process (TCP or a socket directory)."""
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = db["HOST"] or db.get("OPTIONS", {}).get("host", "")
+    if host.startswith("/"):  # the embedded PostgreSQL listens on a socket directory
+        return f"postgres://{credentials}@/{db['NAME']}?host={quote(host, safe='/')}"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{credentials}@{host or '127.0.0.1'}{port}/{db['NAME']}"
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """Uploads land in a folder of this test's own, for the web process and the worker alike."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def worker(media):
+    """A real Celery worker on the test database; stopped (and the queue emptied) afterwards."""
+    celery_app.control.purge()  # nothing left over from an earlier, interrupted run
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "auditsite.settings.test",
+        "DATABASE_URL": _database_url(),
+        "MEDIA_ROOT": str(media),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "auditsite",
+            "worker",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+    )
+    yield process
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    celery_app.control.purge()
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # plain synchronous ones, so Django's guard against async contexts does not apply.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browsers`")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+        # ORM calls made inside Playwright's context got a database connection of their own;
+        # close it here, or it would keep the test database busy when pytest drops it.
+        connections.close_all()
+
+
+@pytest.fixture
+def artifacts():
+    """A clean screenshot folder for this run."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def activity_csv(tmp_path):
+    """A CSV with ROWS users' activity, some of it bad (unknown user, text, empty)."""
+    lines = ["user_id,login_count,post_count"]
+    for number in range(1, ROWS + 1):
+        lines.append(f"U{number % 200 + 1:05d},{number % 4},{number % 3}")
+    lines += ["U99999,5,1", "U00001,abc,2"]
+    path = tmp_path / "user-log-20260301-090000.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _log_in(page, base_url: str, username: str, next_path: str) -> None:
+    page.goto(f"{base_url}/admin/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.click("#login-form [type=submit]")
+
+
+def test_uploader_uploads_and_watches_then_auditor_exports(
+    live_server,
+    accounts,
+    worker,
+    browser,
+    artifacts,
+    activity_csv,
+    media,
+):
+    """Upload → preview → confirm → progress to done → counts; then an auditor's CSV export."""
+    demo_users_seed(count=200)
+    base = live_server.url
+
+    # The uploader, in English.
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _log_in(page, base, "test-uploader", "/admin/logs/execution/upload/")
+    page.wait_for_selector("#upload-form")
+    page.screenshot(path=artifacts / "1-upload.png", full_page=True)
+
+    page.set_input_files("#id_file", str(activity_csv))
+    page.click("#upload-form [type=submit]")
+    page.wait_for_selector("#preview-summary")
+    summary = page.inner_text("#preview-summary")
+    assert "user-log-20260301-090000" in summary
+    assert "Failed" in summary
+    problems = page.inner_text("#preview-problems")
+    assert "User not found in users table" in problems
+    assert Execution.objects.count() == 0  # the preview wrote nothing
+    page.screenshot(path=artifacts / "2-preview.png", full_page=True)
+
+    page.click("#confirm-form [name=confirm]")
+    page.wait_for_selector("#execution-progress")
+    execution = Execution.objects.get()
+    page.screenshot(path=artifacts / "3-progress.png", full_page=True)
+
+    # The page polls every second and reloads itself once the run is finished.
+    page.wait_for_selector('#execution-progress[data-done="true"]', timeout=90_000)
+    page.wait_for_selector("#execution-breakdown")
+    execution.refresh_from_db()
+    assert execution.status == Execution.Status.COMPLETED, execution.error_message
+    assert execution.rows_total == ROWS + 2
+    assert page.inner_text("#execution-progress .progress-status") == "completed"
+    breakdown = page.inner_text("#execution-breakdown")
+    assert str(execution.counts["login_update"]["success"]) in breakdown
+    assert "User not found in users table" in page.inner_text("#failed-cells")
+    page.screenshot(path=artifacts / "4-done.png", full_page=True)
+    context.close()
+
+    # The auditor, in Japanese: the execution's logs, exported as CSV.
+    context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    logs_path = f"/admin/logs/processinglog/?execution_name={execution.name}&status__exact=failed"
+    _log_in(page, base, "test-auditor", quote(logs_path, safe="/"))
+    page.wait_for_selector("#result_list")
+    page.screenshot(path=artifacts / "5-auditor-logs.png", full_page=True)
+    page.click("a.export_link")
+    page.wait_for_selector("#id_format")
+    page.select_option("#id_format", "0")
+    page.screenshot(path=artifacts / "6-export-form.png", full_page=True)
+    with page.expect_download() as download_info:
+        page.click("#content form .submit-row input[type=submit]")
+    download = download_info.value
+    exported = artifacts / download.suggested_filename
+    download.save_as(exported)
+    rows = list(csv.reader(io.StringIO(exported.read_text(encoding="utf-8"))))
+    assert rows[0][:3] == ["log_id", "execution_name", "user_id"]
+    assert len(rows) - 1 == execution.failed_count
+    assert {row[6] for row in rows[1:]} == {"failed"}
+    context.close()

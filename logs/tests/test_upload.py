@@ -1,0 +1,306 @@
+"""The upload flow over HTTP: upload → preview (dry run) → confirm → task → result and file."""
+
+import io
+import os
+
+import pytest
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.urls import reverse
+
+from auditsite.celery import app as celery_app
+from logs.models import Execution, ProcessingLog
+from logs.tests.test_seed_sql import SEED_6_2
+from users.services import demo_users_seed
+
+pytestmark = pytest.mark.django_db
+
+UPLOAD = reverse("admin:logs_execution_upload")
+MIXED = (
+    "user_id,login_count,post_count,extra\n"
+    "U00001,2,1,x\n"
+    "U99999,5,,x\n"
+    "U00002,abc,3,x\n"
+    "U00003,-1,0,x\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    """Uploaded files go to a folder of this test's own."""
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
+def users(db):
+    """Service users U00001–U00005."""
+    demo_users_seed(count=5)
+
+
+@pytest.fixture
+def uploader(client_for):
+    """A client logged in as an uploader, reading English pages."""
+    client = client_for("uploader")
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """Celery tasks run in the test's process, at once (no broker, no worker)."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
+
+
+def _file(content: str | bytes, name: str = "activity.csv") -> io.BytesIO:
+    handle = io.BytesIO(content.encode() if isinstance(content, str) else content)
+    handle.name = name
+    return handle
+
+
+def _upload(client, content, *, name="activity.csv", **fields):
+    return client.post(UPLOAD, {"file": _file(content, name), **fields})
+
+
+def _stored_files(media) -> list[str]:
+    return [
+        os.path.relpath(os.path.join(root, file), media)
+        for root, _, files in os.walk(media)
+        for file in files
+    ]
+
+
+def test_upload_preview_confirm_run_download(
+    uploader, users, eager_tasks, media, django_capture_on_commit_callbacks
+):
+    """The whole flow: the preview's numbers are what the run does; the file is kept as sent."""
+    response = _upload(uploader, MIXED, name="user-log-20260105-093000.csv")
+    assert response.status_code == 302
+    assert Execution.objects.count() == 0 and ProcessingLog.objects.count() == 0  # a dry run
+    preview_page = uploader.get(response["Location"])
+    preview = preview_page.context["preview"]
+    assert (preview["success_count"], preview["failed_count"], preview["skipped_count"]) == (
+        3,
+        4,
+        1,
+    )
+    assert preview["execution_name"] == "user-log-20260105-093000"
+    html = preview_page.content.decode()
+    assert "unknown column ignored" in html
+    assert [p["row_number"] for p in preview["problems"]] == [3, 3, 4, 5]
+    assert "User not found in users table" in html
+
+    token = preview_page.context["pending"].token
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = uploader.post(
+            reverse("admin:logs_execution_upload_confirm", args=[token]), {"confirm": "1"}
+        )
+    assert len(callbacks) == 1  # the task is queued only once the Execution is committed
+    execution = Execution.objects.get()
+    assert response["Location"] == reverse("admin:logs_execution_change", args=[execution.pk])
+    assert execution.status == Execution.Status.COMPLETED
+    assert execution.uploaded_by.username == "test-uploader"
+    assert (execution.success_count, execution.failed_count, execution.skipped_count) == (3, 4, 1)
+    assert execution.file.name.startswith("executions/")
+    assert _stored_files(media) == [execution.file.name]
+
+    progress = uploader.get(reverse("admin:logs_execution_progress", args=[execution.pk])).json()
+    assert progress["done"] and progress["percent"] == 100 and progress["status"] == "completed"
+
+    detail = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk]))
+    with connection.cursor() as cursor:
+        # The seed's query for its own example name, asked about this execution instead.
+        cursor.execute(SEED_6_2.replace("'user-log-20250802-093000'", "%s"), [execution.name])
+        seed = {(status, ptype): count for status, count, ptype in cursor.fetchall()}
+    shown = {
+        (status, row["processing_type"]): row[status]
+        for row in detail.context["breakdown_by_type"]
+        for status in ("success", "failed", "skipped")
+        if row[status]
+    }
+    assert shown == seed
+    assert detail.context["breakdown_matches_record"]
+    failed = detail.context["failed_cells"]
+    assert [log.error_message for log in failed.object_list][0] == "User not found in users table"
+    assert failed.paginator.count == 4
+
+    download = uploader.get(reverse("admin:logs_execution_download", args=[execution.pk]))
+    assert b"".join(download.streaming_content) == MIXED.encode()
+    assert "user-log-20260105-093000.csv" in download["Content-Disposition"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a text CSV file"),
+        ("name,login_count\nU00001,1\n", "no user_id column"),
+        ("user_id,nickname\nU00001,x\n", "no statistic column"),
+        ("user_id,login_count,login_count\nU00001,1,2\n", "repeated column"),
+        ("\n\n", "no header row"),
+        (b"user_id,login_count\n\xff\xfe\xfa,1\n", "neither UTF-8 nor Shift_JIS"),
+    ],
+    ids=["binary", "no-user-id", "no-statistic", "repeated", "blank", "encoding"],
+)
+def test_rejected_files_get_a_clear_message(uploader, users, media, content, message):
+    """A file the ingestion refuses shows its reason on the preview page; nothing is kept."""
+    response = _upload(uploader, content)
+    assert response.status_code == 302
+    page = uploader.get(response["Location"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert message in html
+    assert 'id="rejection"' in html and "confirm-form" not in html
+    assert _stored_files(media) == []
+    assert Execution.objects.count() == 0
+
+
+def test_empty_or_missing_file_is_a_form_error(uploader, users):
+    """An empty file or none at all is refused by the form, with a message."""
+    for data in ({"file": _file(b"")}, {}):
+        response = uploader.post(UPLOAD, data)
+        assert response.status_code == 200
+        assert 'class="errorlist' in response.content.decode()
+
+
+def test_file_beyond_max_upload_mb_is_refused(uploader, users, media, settings):
+    """Past MAX_UPLOAD_MB the upload is cut off with a message (413); nothing is stored."""
+    settings.MAX_UPLOAD_MB = 1
+    body = "user_id,login_count\n" + "U00001,1\n" * 150_000  # 1.35 MB
+    response = _upload(uploader, body)
+    assert response.status_code == 413
+    assert "larger than the limit of 1 MB" in response.content.decode()
+    assert _stored_files(media) == []
+    assert "pending_uploads" not in uploader.session
+
+
+def test_duplicate_file_needs_force(
+    uploader, users, eager_tasks, django_capture_on_commit_callbacks
+):
+    """The same content again is refused, naming the earlier run; "process again" allows it."""
+    first = _upload(uploader, "user_id,login_count\nU00001,1\n")
+    token = uploader.get(first["Location"]).context["pending"].token
+    with django_capture_on_commit_callbacks(execute=True):
+        uploader.post(
+            reverse("admin:logs_execution_upload_confirm", args=[token]), {"confirm": "1"}
+        )
+    earlier = Execution.objects.get()
+
+    again = uploader.get(_upload(uploader, "user_id,login_count\nU00001,1\n")["Location"])
+    assert "was already processed as" in again.content.decode()
+    assert earlier.name in again.content.decode()
+
+    forced = uploader.get(
+        _upload(uploader, "user_id,login_count\nU00001,1\n", force="on")["Location"]
+    )
+    assert not forced.context["preview"]["rejected"]
+
+
+def test_name_taken_between_preview_and_confirm(uploader, users):
+    """An explicit name used meanwhile by a completed run: rejected, recorded, and said so."""
+    response = _upload(uploader, "user_id,login_count\nU00001,1\n", execution_name="run-x")
+    token = uploader.get(response["Location"]).context["pending"].token
+    Execution.objects.create(name="run-x", status=Execution.Status.COMPLETED)
+    response = uploader.post(
+        reverse("admin:logs_execution_upload_confirm", args=[token]), {"confirm": "1"}, follow=True
+    )
+    rejected = Execution.objects.get(name="run-x", status=Execution.Status.REJECTED)
+    assert response.redirect_chain[-1][0] == reverse(
+        "admin:logs_execution_change", args=[rejected.pk]
+    )
+    assert "already used by a completed run" in response.content.decode()
+
+
+def test_cancel_deletes_the_stored_file(uploader, users, media):
+    """Cancelling on the preview removes the kept file and the pending upload."""
+    response = _upload(uploader, "user_id,login_count\nU00001,1\n")
+    token = uploader.get(response["Location"]).context["pending"].token
+    assert len(_stored_files(media)) == 1
+    response = uploader.post(
+        reverse("admin:logs_execution_upload_confirm", args=[token]), {"cancel": "1"}
+    )
+    assert response["Location"] == UPLOAD
+    assert _stored_files(media) == []
+    assert Execution.objects.count() == 0
+    expired = uploader.get(reverse("admin:logs_execution_upload_preview", args=[token]))
+    assert expired.status_code == 302 and expired["Location"] == UPLOAD
+
+
+def test_another_session_cannot_confirm_an_upload(uploader, client_for, users):
+    """A pending upload belongs to the session that sent it."""
+    response = _upload(uploader, "user_id,login_count\nU00001,1\n")
+    token = uploader.get(response["Location"]).context["pending"].token
+    other = client_for("superuser")
+    response = other.post(
+        reverse("admin:logs_execution_upload_confirm", args=[token]), {"confirm": "1"}
+    )
+    assert response["Location"] == UPLOAD
+    assert Execution.objects.count() == 0
+
+
+def test_progress_of_a_running_execution(uploader, users):
+    """While running, the JSON reports the phase and bytes read of the file size."""
+    execution = Execution.objects.create(
+        name="running",
+        status=Execution.Status.RUNNING,
+        size_bytes=1000,
+        progress_phase="staging",
+        progress_bytes=250,
+        progress_rows=40,
+    )
+    data = uploader.get(reverse("admin:logs_execution_progress", args=[execution.pk])).json()
+    assert data == {
+        "status": "running",
+        "status_label": "running",
+        "phase": "staging",
+        "phase_label": "reading rows",
+        "rows": 40,
+        "bytes": 250,
+        "size": 1000,
+        "percent": 25,
+        "done": False,
+    }
+    page = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk]))
+    html = page.content.decode()
+    assert 'id="execution-progress"' in html and 'data-done="false"' in html
+    assert reverse("admin:logs_execution_progress", args=[execution.pk]) in html
+
+
+def test_execution_without_file_has_no_download(uploader, users):
+    """An execution from the command line has no stored file: the download answers 404."""
+    execution = Execution.objects.create(name="cli", source="/data/cli.csv")
+    response = uploader.get(reverse("admin:logs_execution_download", args=[execution.pk]))
+    assert response.status_code == 404
+
+
+def test_stored_upload_is_streamed_not_read_whole(uploader, users, media, settings):
+    """A file above Django's in-memory limit reaches storage via a temporary file."""
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = "user_id,login_count\n" + "U00001,1\n" * 500  # ~4.5 kB: beyond the in-memory limit
+    response = _upload(uploader, body)
+    pending = uploader.get(response["Location"]).context["pending"]
+    assert default_storage.open(pending.stored_name).read() == body.encode()
+
+
+def test_broker_down_marks_the_execution_failed(
+    uploader, users, monkeypatch, django_capture_on_commit_callbacks
+):
+    """If the run cannot be queued, the Execution says so instead of waiting forever."""
+    from kombu.exceptions import OperationalError
+
+    from logs.tasks import execution_run_task
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(execution_run_task, "delay", unreachable)
+    response = _upload(uploader, "user_id,login_count\nU00001,1\n")
+    token = uploader.get(response["Location"]).context["pending"].token
+    with django_capture_on_commit_callbacks(execute=True):
+        response = uploader.post(
+            reverse("admin:logs_execution_upload_confirm", args=[token]), {"confirm": "1"}
+        )
+    execution = Execution.objects.get()
+    assert response.status_code == 302
+    assert execution.status == Execution.Status.FAILED
+    assert "could not be queued" in execution.error_message

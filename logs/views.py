@@ -1,0 +1,318 @@
+"""The log admin's own pages: dashboard data, upload → preview → confirm, progress, download.
+
+Each view is mounted under the admin site (login, CSRF and never-cache come from ``admin_view``)
+and checks its permission first, then the HTTP method.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.admin.options import ModelAdmin
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from auditsite.uploads import max_upload_bytes
+from logs.charts import stacked_bar_chart
+from logs.forms import UploadForm
+from logs.models import Execution
+from logs.paginators import CappedCountPaginator
+from logs.selectors import (
+    daily_counts,
+    daily_series,
+    execution_breakdown,
+    execution_failed_logs,
+    executions_recent,
+    job_runs_recent,
+    partition_status,
+    window_start,
+)
+from logs.services.ingest import IngestRejected
+from logs.services.uploads import (
+    upload_confirm,
+    upload_discard,
+    upload_forget,
+    upload_recall,
+    upload_receive,
+    upload_remember,
+)
+
+UPLOAD_PERMISSION = "logs.upload_csv"
+FAILED_CELLS_PER_PAGE = 50
+READ_METHODS = ("GET", "HEAD")
+FINISHED_STATUSES = (
+    Execution.Status.COMPLETED,
+    Execution.Status.REJECTED,
+    Execution.Status.FAILED,
+)
+# Progress phases written by the ingestion engine, in the words of the person watching.
+PHASE_LABELS = {
+    "": gettext_lazy("waiting for a worker"),
+    "reading": gettext_lazy("reading the file"),
+    "staging": gettext_lazy("reading rows"),
+    "applying": gettext_lazy("applying to counters and logs"),
+    "done": gettext_lazy("done"),
+}
+
+
+def _refusal(request: HttpRequest, *, allowed: bool, methods: tuple[str, ...]):
+    """403 without the permission, then 405 for a method the page does not take."""
+    if not allowed:
+        raise PermissionDenied
+    if request.method not in methods:
+        return HttpResponseNotAllowed(methods)
+    return None
+
+
+def _page_context(request: HttpRequest, model_admin: ModelAdmin, title: str) -> dict:
+    return {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title,
+    }
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+
+def dashboard_context(request: HttpRequest) -> dict:
+    """Everything the admin index shows next to the app list, as far as the user may see it."""
+    user = request.user
+    context: dict = {
+        "can_upload": user.has_perm(UPLOAD_PERMISSION),
+        "can_lookup": user.has_perm("users.lookup_serviceuser"),
+        "can_view_logs": user.has_perm("logs.view_processinglog"),
+        "can_export_logs": user.has_perm("logs.export_processinglog"),
+    }
+    if context["can_view_logs"]:
+        month = daily_counts(days=30)
+        week_start = window_start(days=7).date()
+        week = [count for count in month if count.day >= week_start]
+        context["daily_windows"] = [
+            _daily_window(_("Last 7 days"), counts=week, days=7),
+            _daily_window(_("Last 30 days"), counts=month, days=30),
+        ]
+        context["partition_status"] = partition_status()
+    if user.has_perm("logs.view_execution"):
+        context["recent_executions"] = list(executions_recent())
+    if user.has_perm("logs.view_jobrun"):
+        context["recent_job_runs"] = list(job_runs_recent())
+    return context
+
+
+def _daily_window(title: str, *, counts, days: int) -> dict:
+    return {
+        "title": title,
+        "days": days,
+        "counts": counts,  # seed 6.3's rows: days with rows, newest first
+        "chart": stacked_bar_chart(series=daily_series(counts=counts, days=days)),
+        "total": sum(count.total for count in counts),
+        "success": sum(count.success for count in counts),
+        "failed": sum(count.failed for count in counts),
+        "skipped": sum(count.skipped for count in counts),
+    }
+
+
+# --- upload → preview → confirm ------------------------------------------------------------
+
+
+def execution_upload(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
+    """Choose a CSV; on POST it is dry-run and kept for the preview."""
+    refusal = _refusal(
+        request,
+        allowed=request.user.has_perm(UPLOAD_PERMISSION),
+        methods=(*READ_METHODS, "POST"),
+    )
+    if refusal:
+        return refusal
+    status = 200
+    if request.method == "POST":
+        files = request.FILES  # parses the body: the size-limit handler runs here
+        form = UploadForm(
+            request.POST, files, too_large=getattr(request, "upload_too_large", False)
+        )
+        if form.is_valid():
+            pending = upload_receive(
+                uploaded_file=form.cleaned_data["file"],
+                execution_name=form.cleaned_data["execution_name"].strip(),
+                force=form.cleaned_data["force"],
+            )
+            upload_remember(session=request.session, pending=pending)
+            return redirect("admin:logs_execution_upload_preview", token=pending.token)
+        if form.too_large:
+            status = 413
+    else:
+        form = UploadForm()
+    context = {
+        **_page_context(request, model_admin, _("Upload a CSV file")),
+        "form": form,
+        "max_upload_mb": max_upload_bytes() // (1024 * 1024),
+    }
+    return TemplateResponse(request, "admin/logs/execution/upload.html", context, status=status)
+
+
+def _pending_upload(request: HttpRequest, token: str, *, methods: tuple[str, ...]):
+    """(the session's pending upload, None), or (None, the response refusing the request)."""
+    refusal = _refusal(request, allowed=request.user.has_perm(UPLOAD_PERMISSION), methods=methods)
+    if refusal:
+        return None, refusal
+    pending = upload_recall(session=request.session, token=token)
+    if pending is None:
+        messages.warning(request, _("That upload is no longer waiting: choose the file again."))
+        return None, redirect("admin:logs_execution_upload")
+    return pending, None
+
+
+def execution_upload_preview(
+    request: HttpRequest, model_admin: ModelAdmin, token: str
+) -> HttpResponse:
+    """What the run would do (the dry run's numbers and first problems), or why it is refused."""
+    pending, response = _pending_upload(request, token, methods=READ_METHODS)
+    if response:
+        return response
+    context = {
+        **_page_context(
+            request, model_admin, _("Preview of %(file)s") % {"file": pending.file_name}
+        ),
+        "pending": pending,
+        "preview": pending.preview,
+        "type_rows": type_count_rows(pending.preview.get("counts", {})),
+    }
+    return TemplateResponse(request, "admin/logs/execution/upload_preview.html", context)
+
+
+def execution_upload_confirm(
+    request: HttpRequest, model_admin: ModelAdmin, token: str
+) -> HttpResponse:
+    """Run the previewed file in the background (or cancel it and delete the stored file)."""
+    pending, response = _pending_upload(request, token, methods=("POST",))
+    if response:
+        return response
+    if "cancel" in request.POST or pending.rejected:
+        upload_discard(pending=pending)
+        upload_forget(session=request.session, token=token)
+        messages.info(
+            request, _("The upload of %(file)s was cancelled.") % {"file": pending.file_name}
+        )
+        return redirect("admin:logs_execution_upload")
+    upload_forget(session=request.session, token=token)
+    try:
+        execution = upload_confirm(pending=pending, uploaded_by=request.user)
+    except IngestRejected as exc:
+        messages.error(request, _("The file was rejected: %(reason)s") % {"reason": exc})
+        if exc.execution is not None:
+            return redirect("admin:logs_execution_change", exc.execution.pk)
+        return redirect("admin:logs_execution_upload")
+    messages.success(
+        request,
+        _("Execution %(name)s is queued; this page follows its progress.")
+        % {"name": execution.name},
+    )
+    return redirect("admin:logs_execution_change", execution.pk)
+
+
+def type_count_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
+    """{processing_type: {status: n}} as table rows with a total, by processing type."""
+    return [
+        {"processing_type": processing_type, **per_status, "total": sum(per_status.values())}
+        for processing_type, per_status in sorted(counts.items())
+    ]
+
+
+# --- one execution -------------------------------------------------------------------------
+
+
+def execution_progress_data(execution: Execution) -> dict:
+    """The numbers the progress bar polls for (also rendered into the first page load)."""
+    size = execution.size_bytes or 0
+    done = execution.status in FINISHED_STATUSES
+    if done:
+        percent = 100
+    elif size:
+        percent = min(99, execution.progress_bytes * 100 // size)
+    else:
+        percent = 0
+    return {
+        "status": execution.status,
+        "status_label": str(execution.get_status_display()),
+        "phase": execution.progress_phase,
+        "phase_label": str(PHASE_LABELS.get(execution.progress_phase, execution.progress_phase)),
+        "rows": execution.progress_rows,
+        "bytes": execution.progress_bytes,
+        "size": size,
+        "percent": percent,
+        "done": done,
+    }
+
+
+def execution_progress(
+    request: HttpRequest, model_admin: ModelAdmin, object_id: str
+) -> HttpResponse:
+    """Small JSON for the live progress bar: status, phase, bytes read of the file size."""
+    refusal = _refusal(
+        request, allowed=model_admin.has_view_permission(request), methods=READ_METHODS
+    )
+    return refusal or JsonResponse(
+        execution_progress_data(get_object_or_404(Execution, pk=object_id))
+    )
+
+
+def execution_download(
+    request: HttpRequest, model_admin: ModelAdmin, object_id: str
+) -> HttpResponse:
+    """The original file of the execution, byte for byte, streamed from storage."""
+    refusal = _refusal(
+        request, allowed=model_admin.has_view_permission(request), methods=READ_METHODS
+    )
+    if refusal:
+        return refusal
+    execution = get_object_or_404(Execution, pk=object_id)
+    if not execution.file:
+        raise Http404(_("This execution has no stored file."))
+    try:
+        handle = execution.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404(_("The stored file is missing.")) from exc
+    name = execution.file_name or Path(execution.file.name).name
+    return FileResponse(handle, as_attachment=True, filename=name, content_type="text/csv")
+
+
+def execution_detail_context(request: HttpRequest, execution: Execution) -> dict:
+    """Seed 6.2 for the execution, its failed cells (paginated) and its progress."""
+    breakdown = execution_breakdown(execution_name=execution.name)
+    by_type: dict[str, dict[str, int]] = {}
+    for row in breakdown:
+        per_status = by_type.setdefault(
+            row.processing_type or "", {"success": 0, "failed": 0, "skipped": 0}
+        )
+        per_status[row.status] = row.count
+    failed_cells = CappedCountPaginator(
+        execution_failed_logs(execution_name=execution.name), FAILED_CELLS_PER_PAGE
+    ).get_page(request.GET.get("failed_page"))
+    logs_url = reverse("admin:logs_processinglog_changelist")
+    return {
+        "execution": execution,
+        "progress": execution_progress_data(execution),
+        "progress_url": reverse("admin:logs_execution_progress", args=[execution.pk]),
+        "breakdown": breakdown,
+        "breakdown_by_type": type_count_rows(by_type),
+        # Counted now vs recorded at completion: a difference means the trail changed.
+        "breakdown_matches_record": execution.status != Execution.Status.COMPLETED
+        or by_type == {key: dict(value) for key, value in execution.counts.items()},
+        "failed_cells": failed_cells,
+        "logs_url": f"{logs_url}?{urlencode({'execution_name': execution.name})}",
+    }

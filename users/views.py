@@ -1,0 +1,47 @@
+"""The user lookup page for support: current counters, change timeline, recent errors."""
+
+from __future__ import annotations
+
+from django.contrib.admin.options import ModelAdmin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.template.response import TemplateResponse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+
+from logs.paginators import CappedCountPaginator
+from users.forms import UserLookupForm
+from users.selectors import user_counters, user_history, user_recent_errors
+
+LOOKUP_PERMISSION = "users.lookup_serviceuser"
+HISTORY_PER_PAGE = 50
+
+
+def user_lookup(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
+    """Type a user_id; see what the user's counters are and every change that made them so."""
+    if not request.user.has_perm(LOOKUP_PERMISSION):
+        raise PermissionDenied
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    form = UserLookupForm(request.GET or None)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": _("User lookup"),
+        "form": form,
+    }
+    if form.is_valid():
+        user_id = form.cleaned_data["user_id"]
+        context.update(
+            {
+                "user_id": user_id,
+                "counters": user_counters(user_id=user_id),
+                "history": CappedCountPaginator(
+                    user_history(user_id=user_id), HISTORY_PER_PAGE
+                ).get_page(request.GET.get("page")),
+                "errors": list(user_recent_errors(user_id=user_id)),
+                "extra_query": urlencode({"user_id": user_id}) + "&",
+            }
+        )
+        context["subtitle"] = user_id
+    return TemplateResponse(request, "admin/users/serviceuser/lookup.html", context)
