@@ -470,6 +470,7 @@ def _ingest(
         if apply:
             _lock_users(cursor)
         _classify(cursor, header)
+        _analyze(cursor, "ingest_cells")
         _resolve_overflow(cursor)
         warnings = list(header.warnings)
         if rows_total == 0:
@@ -574,8 +575,16 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> tupl
         except csv.Error as exc:
             msg = f"line {reader.line_num}: the CSV cannot be parsed ({exc})"
             raise SourceError(msg) from exc
-    cursor.execute("ANALYZE ingest_rows")
+    _analyze(cursor, "ingest_rows")
     return header, row_no
+
+
+def _analyze(cursor, table: str) -> None:
+    """Planner statistics for a staging table (hash joins, not nested loops); a small sample
+    is enough for row counts and distinct users."""
+    cursor.execute("SET LOCAL default_statistics_target = 10")
+    cursor.execute(f"ANALYZE {table}")
+    cursor.execute("RESET default_statistics_target")
 
 
 def _lock_users(cursor) -> None:
@@ -592,8 +601,24 @@ def _overflow_message(column: str, current, value: str, result=None) -> str:
     return f"{column}: {current} + {shown}{total} is above the maximum {MAX_COUNTER}"
 
 
+def _users_repeat(cursor) -> bool:
+    """Whether some user_id is on several rows (then its cells chain in file order)."""
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM ingest_rows GROUP BY user_id HAVING count(*) > 1)")
+    return cursor.fetchone()[0]
+
+
 def _classify(cursor, header: Header) -> None:
     """One row per (data row, statistic) in ``ingest_cells`` with its log row's values."""
+    increment = "CASE WHEN kind = 'add' THEN number ELSE 0 END"
+    if _users_repeat(cursor):
+        # Running total per (user, statistic) in row order: each old_value is the previous
+        # new_value. Byte order ("C") sorts fastest and the order of users does not matter.
+        running_total = (
+            f'sum({increment}) OVER (PARTITION BY raw_user_id COLLATE "C", idx '
+            "ORDER BY row_no ROWS UNBOUNDED PRECEDING)"
+        )
+    else:  # one row per user: no chain, no sort
+        running_total = increment
     values = ", ".join(
         f"({index}, '{statistic.processing_type}', '{statistic.column}', "
         f"r.k{index}, r.n{index}, r.v{index})"
@@ -625,12 +650,7 @@ def _classify(cursor, header: Header) -> None:
             LEFT JOIN user_statistics st ON st.user_id = u.user_id
         ),
         chained AS (
-            SELECT cells.*,
-                   base + sum(CASE WHEN kind = 'add' THEN number ELSE 0 END) OVER (
-                       PARTITION BY raw_user_id COLLATE "C", idx ORDER BY row_no
-                       ROWS UNBOUNDED PRECEDING
-                   ) AS after
-            FROM cells
+            SELECT cells.*, base::bigint + {running_total} AS after FROM cells
         )
         SELECT row_no, line_no, idx, processing_type, column_name, raw_user_id, raw, kind, number,
                base, after, has_counters,

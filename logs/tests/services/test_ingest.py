@@ -173,6 +173,17 @@ def test_result_above_int_max_fails_with_bound(service_users, ingest):
     assert counters("U00004") == (2_147_483_647, 0)
 
 
+def test_result_above_int_max_on_a_single_row(service_users, ingest):
+    """The bound holds when every user is on one row only (no chain to replay)."""
+    set_counters("U00004", 2_147_483_640, 0)
+    result = ingest("user_id,login_count\nU00004,10\nU00005,1\n")
+    rows = logs_of(result)
+    assert rows[0][:5] == ("U00004", "login_update", 2_147_483_640, None, "failed")
+    assert "2147483650 is above the maximum 2147483647" in rows[0][5]
+    assert rows[1] == ("U00005", "login_update", 0, 1, "success", None)
+    assert counters("U00004") == (2_147_483_640, 0)
+
+
 def test_huge_value_fails_on_bound(service_users, ingest):
     """A value beyond 64-bit integers is still a clean bound failure, not a crash."""
     result = ingest("user_id,post_count\nU00001,99999999999999999999999\n")
