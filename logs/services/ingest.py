@@ -464,12 +464,13 @@ def _ingest(
                 f"{earlier.name!r}; use force to process it again"
             )
             raise SourceError(msg)
-        header, rows_total = _stage(cursor, path, facts.encoding, progress)
+        staged = _stage(cursor, path, facts.encoding, progress)
+        header, rows_total = staged.header, staged.rows
         if progress:
             progress("applying", rows_total, facts.size)
         if apply:
             _lock_users(cursor)
-        _classify(cursor, header)
+        _classify(cursor, header, users_repeat=staged.users_repeat)
         _analyze(cursor, "ingest_cells")
         _resolve_overflow(cursor)
         warnings = list(header.warnings)
@@ -495,6 +496,7 @@ def _is_blank(fields: list[str]) -> bool:
 _INTEGER = re.compile(r"[+-]?[0-9]+").fullmatch
 _INT4_MIN = -MAX_COUNTER - 1
 _EMPTY_CELL = ("empty", None, None)
+_ZERO_CELL = ("zero", 0, None)
 
 
 def _value_cell(raw: str) -> tuple[str, int | None, str | None]:
@@ -503,6 +505,9 @@ def _value_cell(raw: str) -> tuple[str, int | None, str | None]:
     The syntax of a value is judged here, while the row is in hand; whether its user exists and
     what the counter becomes are decided in SQL.
     """
+    if raw.isdigit() and raw.isascii() and len(raw) < 10:  # the usual case: 0 … 999,999,999
+        number = int(raw)
+        return ("add", number, None) if number else _ZERO_CELL
     if not raw:
         return _EMPTY_CELL
     if not _INTEGER(raw):
@@ -521,7 +526,14 @@ def _value_cell(raw: str) -> tuple[str, int | None, str | None]:
     return "add", number, None
 
 
-def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> tuple[Header, int]:
+@dataclass(frozen=True)
+class _Staged:
+    header: Header
+    rows: int
+    users_repeat: bool  # some user_id may be on several rows (a hash collision says yes too)
+
+
+def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> _Staged:
     """Parse the file once and COPY its rows into the ``ingest_rows`` temporary table."""
     with path.open("rb") as raw:
         text = io.TextIOWrapper(raw, encoding=encoding, newline="")
@@ -548,6 +560,8 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> tupl
             width, uid, positions = header.width, header.user_id_position, header.positions
             malformed_cells = [value for _ in positions for value in _EMPTY_CELL]
             row_no = 0
+            seen: set[int] = set()  # hashes, not ids: a fraction of the memory for big files
+            users_repeat = False
             with cursor.copy(
                 "COPY ingest_rows (row_no, line_no, field_count, user_id, "
                 + ", ".join(value_columns)
@@ -570,13 +584,17 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> tupl
                         cells = malformed_cells
                         user_id = fields[uid].strip() if uid < count else ""
                     write((row_no, reader.line_num, count, user_id, *cells))
+                    if not users_repeat:
+                        key = hash(user_id)
+                        users_repeat = key in seen
+                        seen.add(key)
                     if progress and row_no % PROGRESS_EVERY_ROWS == 0:
                         progress("staging", row_no, raw.tell())
         except csv.Error as exc:
             msg = f"line {reader.line_num}: the CSV cannot be parsed ({exc})"
             raise SourceError(msg) from exc
     _analyze(cursor, "ingest_rows")
-    return header, row_no
+    return _Staged(header=header, rows=row_no, users_repeat=users_repeat)
 
 
 def _analyze(cursor, table: str) -> None:
@@ -590,8 +608,9 @@ def _analyze(cursor, table: str) -> None:
 def _lock_users(cursor) -> None:
     """Lock the file's users in user_id order: concurrent imports wait, never deadlock."""
     cursor.execute(
-        "SELECT 1 FROM users WHERE user_id IN (SELECT user_id FROM ingest_rows) "
-        'ORDER BY user_id COLLATE "C" FOR NO KEY UPDATE'
+        "SELECT count(*) FROM (SELECT 1 FROM users "
+        "WHERE user_id IN (SELECT user_id FROM ingest_rows) "
+        'ORDER BY user_id COLLATE "C" FOR NO KEY UPDATE) AS locked'
     )
 
 
@@ -601,16 +620,10 @@ def _overflow_message(column: str, current, value: str, result=None) -> str:
     return f"{column}: {current} + {shown}{total} is above the maximum {MAX_COUNTER}"
 
 
-def _users_repeat(cursor) -> bool:
-    """Whether some user_id is on several rows (then its cells chain in file order)."""
-    cursor.execute("SELECT EXISTS (SELECT 1 FROM ingest_rows GROUP BY user_id HAVING count(*) > 1)")
-    return cursor.fetchone()[0]
-
-
-def _classify(cursor, header: Header) -> None:
+def _classify(cursor, header: Header, *, users_repeat: bool) -> None:
     """One row per (data row, statistic) in ``ingest_cells`` with its log row's values."""
     increment = "CASE WHEN kind = 'add' THEN number ELSE 0 END"
-    if _users_repeat(cursor):
+    if users_repeat:
         # Running total per (user, statistic) in row order: each old_value is the previous
         # new_value. Byte order ("C") sorts fastest and the order of users does not matter.
         running_total = (
