@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from logs.models import Execution
 from logs.services import error_store
-from logs.services.integrity import LOG_DIGEST_EXPRESSION
+from logs.services.integrity import DIGEST_SETTINGS, log_digest_sql
 from logs.services.sources import FileFacts, SourceError, inspect_file, local_copy, stored_copy
 from users.statistics import STATISTICS, STATISTICS_BY_COLUMN, Statistic
 
@@ -815,6 +815,7 @@ def _apply(cursor, header: Header, *, execution_name: str) -> str:
         "ORDER BY user_id"
     )
     # The digest is taken from the rows as inserted, without reading the table back.
+    cursor.execute(DIGEST_SETTINGS)
     cursor.execute(
         f"""
         WITH inserted AS (
@@ -825,7 +826,7 @@ def _apply(cursor, header: Header, *, execution_name: str) -> str:
             FROM ingest_cells ORDER BY row_no, idx
             RETURNING *
         )
-        SELECT {LOG_DIGEST_EXPRESSION} FROM inserted
+        SELECT {log_digest_sql("inserted")} FROM inserted
         """,
         [execution_name],
     )

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, transaction
 
-# One line per log row, fields in column order, NULL as \N, time in UTC to the microsecond;
-# lines joined by "\n" in log_id order, then sha256. Changing this invalidates stored digests.
-LOG_DIGEST_EXPRESSION = """
-encode(sha256(convert_to(coalesce(string_agg(concat_ws('|',
-    log_id, execution_name, coalesce(user_id, '\\N'), coalesce(processing_type, '\\N'),
-    coalesce(old_value::text, '\\N'), coalesce(new_value::text, '\\N'),
-    coalesce(status, '\\N'), coalesce(error_message, '\\N'),
-    to_char(processed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')),
-  E'\\n' ORDER BY log_id), ''), 'UTF8')), 'hex')
-"""
+# One line per log row: the row's own text form (log_id, execution_name, user_id,
+# processing_type, old_value, new_value, status, error_message, processed_at; NULL empty, ""
+# an empty string, times in UTC ISO), lines joined by "\n" in log_id order, then sha256.
+# Changing this invalidates stored digests.
+DIGEST_SETTINGS = "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'"
+
+
+def log_digest_sql(row: str) -> str:
+    """The digest aggregate over rows of ``processing_logs`` named ``row`` in the query."""
+    return (
+        f"encode(sha256(convert_to(coalesce(string_agg({row}::text, E'\\n' ORDER BY "
+        f"{row}.log_id), ''), 'UTF8')), 'hex')"
+    )
 
 
 def execution_digest(*, execution_name: str) -> str:
     """sha256 over the log rows of one execution, in log_id order, as stored now."""
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(DIGEST_SETTINGS)
         cursor.execute(
-            f"SELECT {LOG_DIGEST_EXPRESSION} FROM processing_logs WHERE execution_name = %s",  # noqa: S608
+            f"SELECT {log_digest_sql('l')} FROM processing_logs l "  # noqa: S608
+            "WHERE execution_name = %s",
             [execution_name],
         )
         return cursor.fetchone()[0]
