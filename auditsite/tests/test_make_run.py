@@ -1,10 +1,12 @@
 """`make run` on a machine with nothing configured: embedded PostgreSQL and Redis, web answers."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -30,7 +32,17 @@ def _get(url: str) -> int:
         return 0
 
 
-def test_make_run_entry_point_serves_admin_login_on_embedded_services(tmp_path):
+@pytest.fixture
+def open_tmp_path():
+    """A fresh directory the embedded PostgreSQL's own system user can reach (pytest's tmp_path
+    sits under a 0700 directory of root's)."""
+    path = Path(tempfile.mkdtemp(prefix="auditsite-make-run-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_make_run_entry_point_serves_admin_login_on_embedded_services(open_tmp_path):
     """`make run`'s launcher starts everything with no DATABASE_URL and stops it all on Ctrl-C."""
     port = _free_port()
     env = {
@@ -39,11 +51,11 @@ def test_make_run_entry_point_serves_admin_login_on_embedded_services(tmp_path):
         if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
     }
     env.update(
-        AUDITSITE_VAR_DIR=str(tmp_path / "var"),
-        MEDIA_ROOT=str(tmp_path / "media"),
+        AUDITSITE_VAR_DIR=str(open_tmp_path / "var"),
+        MEDIA_ROOT=str(open_tmp_path / "media"),
         PORT=str(port),
     )
-    log = (tmp_path / "stack.log").open("w+")
+    log = (open_tmp_path / "stack.log").open("w+")
     stack = subprocess.Popen(
         [sys.executable, "-m", "auditsite.stack"],
         cwd=BASE_DIR,
@@ -64,12 +76,12 @@ def test_make_run_entry_point_serves_admin_login_on_embedded_services(tmp_path):
         output = log.read()
         assert status == 200, output[-3000:]
         assert "demo logins" in output
-        assert (tmp_path / "var" / "pgdata" / "PG_VERSION").exists()
-        assert (tmp_path / "var" / "redis.sock").exists()
+        assert (open_tmp_path / "var" / "pgdata" / "PG_VERSION").exists()
+        assert (open_tmp_path / "var" / "redis.sock").exists()
     finally:
         stack.send_signal(signal.SIGINT)
         stack.wait(timeout=60)
     assert stack.returncode == 0
     assert _get(url) == 0  # web stopped
-    assert not (tmp_path / "var" / "pgdata" / "postmaster.pid").exists()  # PostgreSQL stopped
-    assert not (tmp_path / "var" / "redis.sock").exists()  # Redis stopped
+    assert not (open_tmp_path / "var" / "pgdata" / "postmaster.pid").exists()  # PostgreSQL stopped
+    assert not (open_tmp_path / "var" / "redis.sock").exists()  # Redis stopped
