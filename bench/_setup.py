@@ -36,3 +36,11 @@ def django_bench_db(name: str = "auditsite_bench") -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+
+
+def checkpoint() -> None:
+    """Flush what preparing the data wrote, so each timed step starts from the same state."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")

@@ -29,7 +29,7 @@ def _finished_rows(rows: int) -> bytes:
 
 
 def main(quick: bool = False) -> dict:
-    from bench._setup import django_bench_db
+    from bench._setup import checkpoint, django_bench_db
 
     django_bench_db("auditsite_bench_b1")
     from django.db import connection, transaction
@@ -43,6 +43,7 @@ def main(quick: bool = False) -> dict:
     copy_times, ingest_times = [], []
     with tempfile.TemporaryDirectory() as directory:
         for round_number in range(ROUNDS):
+            checkpoint()
             started = time.perf_counter()
             with transaction.atomic(), connection.cursor() as cursor:
                 with cursor.copy(
@@ -58,6 +59,7 @@ def main(quick: bool = False) -> dict:
                 users=rows,
                 seed=round_number,
             )
+            checkpoint()
             started = time.perf_counter()
             execution = execution_create(file_name=path.name, source=str(path))
             result = execution_run(execution=execution)
