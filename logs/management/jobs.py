@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import argparse
 from collections.abc import Iterable
 
@@ -20,11 +21,12 @@ def month_argument(text: str) -> Month:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-class JobCommand(BaseCommand):
+class JobCommand(BaseCommand, abc.ABC):
     """A command that runs one job service: exit 0 when its JobRun succeeded, else 1 and why."""
 
+    @abc.abstractmethod
     def run_job(self, **options: object) -> JobRun:
-        raise NotImplementedError
+        """Call the job's service with the parsed options; return its JobRun."""
 
     def report(self, run: JobRun) -> Iterable[str]:
         return ()
