@@ -91,13 +91,12 @@ def local_copy(source: str) -> Iterator[Path]:
 @contextlib.contextmanager
 def stored_copy(stored_name: str) -> Iterator[Path]:
     """Yield a local path for a file kept in the default storage (local disk or S3)."""
-    from django.core.files.storage import default_storage
+    from django.core.files.storage import FileSystemStorage, default_storage
 
-    try:
+    if isinstance(default_storage, FileSystemStorage):
         yield Path(default_storage.path(stored_name))
         return
-    except NotImplementedError:
-        pass  # remote storage: copy it down
+    # remote storage (S3): copy it down
     handle, name = tempfile.mkstemp(prefix="auditsite-", suffix=".csv")
     try:
         with os.fdopen(handle, "wb") as target, default_storage.open(stored_name, "rb") as source:
