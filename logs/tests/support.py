@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import psycopg
+from django.conf import settings
 from django.db import connection
 
 from logs.models import ProcessingLog
@@ -176,3 +184,55 @@ def s3_keys(s3, bucket: str = ARCHIVE_BUCKET) -> list[str]:
     """Every object key of the bucket, sorted."""
     listing = s3.list_objects_v2(Bucket=bucket)
     return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def database_url_for_processes() -> str:
+    """DATABASE_URL of the test database, for processes a test starts (TCP or socket dir)."""
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = db["HOST"] or db.get("OPTIONS", {}).get("host", "")
+    if host.startswith("/"):  # the embedded PostgreSQL listens on a socket directory
+        return f"postgres://{credentials}@/{db['NAME']}?host={quote(host, safe='/')}"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{credentials}@{host or '127.0.0.1'}{port}/{db['NAME']}"
+
+
+@contextlib.contextmanager
+def celery_worker(
+    *, env: dict[str, str] | None = None, args: tuple[str, ...] = (), log: Path | None = None
+) -> Iterator[subprocess.Popen]:
+    """A real ``celery worker`` (solo pool) on the test database; stopped, or killed, at exit."""
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "auditsite.settings.test",
+        "DATABASE_URL": database_url_for_processes(),
+        **(env or {}),
+    }
+    command = [
+        *(sys.executable, "-m", "celery", "-A", "auditsite", "worker", "-P", "solo"),
+        *("--without-gossip", "--without-mingle", "--loglevel", "WARNING", *args),
+    ]
+    output = log.open("ab") if log else None
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+        )
+    finally:
+        if output:
+            output.close()
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        process.wait(timeout=30)

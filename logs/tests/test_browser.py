@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connections
 
 from auditsite.celery import app as celery_app
 from auditsite.testing import STAFF_PASSWORD
 from logs.models import Execution
+from logs.tests.support import celery_worker
 from users.services import demo_users_seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -46,19 +43,6 @@ CHROMIUM_ARGS = [
 ROWS = 40_000  # enough for the engine to report progress while staging
 
 
-def _database_url() -> str:
-    """The test database, as a URL for the worker process (TCP or a socket directory)."""
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = db["HOST"] or db.get("OPTIONS", {}).get("host", "")
-    if host.startswith("/"):  # the embedded PostgreSQL listens on a socket directory
-        return f"postgres://{credentials}@/{db['NAME']}?host={quote(host, safe='/')}"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{credentials}@{host or '127.0.0.1'}{port}/{db['NAME']}"
-
-
 @pytest.fixture
 def media(settings, tmp_path):
     """Uploads land in a folder of this test's own, for the web process and the worker alike."""
@@ -70,35 +54,8 @@ def media(settings, tmp_path):
 def worker(media):
     """A real Celery worker on the test database; stopped (and the queue emptied) afterwards."""
     celery_app.control.purge()  # nothing left over from an earlier, interrupted run
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "auditsite.settings.test",
-        "DATABASE_URL": _database_url(),
-        "MEDIA_ROOT": str(media),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "auditsite",
-            "worker",
-            "--pool=solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-    )
-    yield process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with celery_worker(env={"MEDIA_ROOT": str(media)}) as process:
+        yield process
     celery_app.control.purge()
 
 

@@ -1,20 +1,17 @@
 """Celery tasks: each calls its service and returns the JobRun id, through a real worker too."""
 
-import os
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from auditsite.celery import app as celery_app
 from logs import tasks
 from logs.models import Execution, JobRun, ProcessingError
 from logs.services.job_runs import JobFailed
+from logs.tests.support import celery_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -54,15 +51,9 @@ def test_failing_job_fails_the_task(settings):
         result.get()
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_tasks_run_through_a_real_worker_on_redis(settings):
+def test_tasks_run_through_a_real_worker_on_redis(settings, tmp_path):
     """A Celery worker on Redis, on the test database, runs the jobs sent with .delay()."""
     settings.STALE_RUN_MINUTES = 120
     now = timezone.now()
@@ -77,50 +68,21 @@ def test_tasks_run_through_a_real_worker_on_redis(settings):
     )
     queue = f"test-jobs-{uuid.uuid4().hex[:8]}"  # no other worker on this broker takes them
     env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND,
-        "DJANGO_SETTINGS_MODULE": "auditsite.settings.test",
         "STALE_RUN_MINUTES": "120",
     }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "auditsite",
-            "worker",
-            "-P",
-            "solo",
-            "-Q",
-            queue,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    log = tmp_path / "worker.log"
     try:
-        purge = tasks.purge_errors.apply_async(queue=queue)
-        stale = tasks.fail_stale_runs.apply_async(queue=queue)
-        purge_run = JobRun.objects.get(pk=purge.get(timeout=90))
-        stale_run = JobRun.objects.get(pk=stale.get(timeout=60))
+        with celery_worker(env=env, args=("-Q", queue, "--without-heartbeat"), log=log):
+            purge = tasks.purge_errors.apply_async(queue=queue)
+            stale = tasks.fail_stale_runs.apply_async(queue=queue)
+            purge_run = JobRun.objects.get(pk=purge.get(timeout=90))
+            stale_run = JobRun.objects.get(pk=stale.get(timeout=60))
     finally:
-        worker.terminate()
-        try:
-            output = worker.communicate(timeout=30)[0].decode()
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            output = worker.communicate()[0].decode()
         with celery_app.connection_for_write() as broker:
             broker.default_channel.queue_delete(queue)
+    output = log.read_text(errors="replace")
     assert (purge_run.status, purge_run.rows_deleted) == (JobRun.Status.SUCCEEDED, 1), output
     assert list(ProcessingError.objects.values_list("execution_name", flat=True)) == ["new"]
     assert stale_run.details["executions"] == [{"id": stuck.pk, "name": "user-log-stuck"}]

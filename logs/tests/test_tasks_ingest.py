@@ -3,11 +3,7 @@ in the middle of an import leaves nothing applied, a failed Execution and a file
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +17,10 @@ from logs.services.ingest import execution_create, execution_fail_if_abandoned
 from logs.tasks import execution_run_task
 from logs.tests.services.test_ingest_concurrency import (
     assert_verify_logs_clean,
-    database_url,
     held_in_another_connection,
     wait_for,
 )
+from logs.tests.support import celery_worker
 from users.models import UserStatistics
 from users.services import demo_users_seed
 
@@ -45,31 +41,13 @@ def broker() -> Iterator[str]:
     client.close()
 
 
-@contextlib.contextmanager
-def _worker(broker_url: str, log: Path) -> Iterator[subprocess.Popen]:
-    """A real ``celery worker`` (solo pool) on the test database and broker; always killed."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": broker_url,
-        "CELERY_RESULT_BACKEND": broker_url,
-        "DJANGO_SETTINGS_MODULE": "auditsite.settings.test",
-    }
-    command = [
-        *(sys.executable, "-m", "celery", "-A", "auditsite", "worker", "-P", "solo"),
-        *("--loglevel", "WARNING", "--without-mingle", "--without-gossip"),
-        *("-n", f"ingest-test-{uuid.uuid4().hex[:8]}@%h"),
-    ]
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
+def _worker(broker_url: str, log: Path):
+    """A real worker on the test database and this test's broker."""
+    return celery_worker(
+        env={"CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": broker_url},
+        args=("-n", f"ingest-test-{uuid.uuid4().hex[:8]}@%h"),
+        log=log,
+    )
 
 
 def _status(execution: Execution) -> tuple[str, str]:

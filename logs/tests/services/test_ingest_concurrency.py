@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -33,6 +32,7 @@ from logs.services.ingest import (
     execution_run,
 )
 from logs.services.integrity import execution_digest
+from logs.tests.support import database_url_for_processes
 from users.models import ServiceUser, UserStatistics
 from users.services import demo_users_seed
 from users.statistics import STATISTICS
@@ -177,15 +177,6 @@ def assert_verify_logs_clean() -> None:
         pytest.fail(f"verify_logs exited {exc.code}:\n{out.getvalue()}")
 
 
-def database_url() -> str:
-    """DATABASE_URL of the test database, for processes (workers, commands) a test starts."""
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 # --- concurrent imports ----------------------------------------------------------------
 
 
@@ -226,7 +217,7 @@ def test_two_import_processes_over_the_same_users_lose_no_update(tmp_path):
     paths = [_write_rows(tmp_path / f"p{index}.csv", r) for index, r in enumerate(rows)]
     env = {
         **os.environ,
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": database_url_for_processes(),
         "DJANGO_SETTINGS_MODULE": "auditsite.settings.test",
     }
     manage = Path(settings.BASE_DIR) / "manage.py"
