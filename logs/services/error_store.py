@@ -60,7 +60,7 @@ def _dynamodb_item(
 def errors_record_staged_cells(*, execution: Execution) -> int:
     """Store the failed cells of the import being applied (database store, same transaction).
 
-    Reads the ``ingest_cells`` staging table of the current transaction; with the DynamoDB store
+    Reads the ``ingest_failed`` staging table of the current transaction; with the DynamoDB store
     nothing is written here (see ``errors_export_cells``, called after commit).
     """
     if _uses_dynamodb():
@@ -74,7 +74,7 @@ def errors_record_staged_cells(*, execution: Execution) -> int:
             SELECT %(id)s, %(name)s, 'cell', line_no, left(coalesce(user_id, raw_user_id), 64),
                    processing_type, left(raw, 1000), error_message, now(),
                    now() + make_interval(days => %(days)s)
-            FROM ingest_cells WHERE status = 'failed' ORDER BY row_no, idx
+            FROM ingest_failed ORDER BY row_no, idx
             """,
             {"id": execution.pk, "name": execution.name, "days": settings.ERROR_RETENTION_DAYS},
         )

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from logs.models import Execution
 from logs.services import error_store
-from logs.services.integrity import DIGEST_SETTINGS, log_digest_sql
+from logs.services.integrity import LOG_COLUMNS, digest_copy
 from logs.services.sources import FileFacts, SourceError, inspect_file, local_copy, stored_copy
 from users.statistics import STATISTICS, STATISTICS_BY_COLUMN, Statistic
 
@@ -470,23 +470,34 @@ def _ingest(
             progress("applying", rows_total, facts.size)
         if apply:
             _lock_users(cursor)
-        _classify(cursor, header, users_repeat=staged.users_repeat)
-        _analyze(cursor, "ingest_cells")
-        _resolve_overflow(cursor)
+        users_repeat = staged.users_repeat
+        fixed = _overflow_fix(cursor, header, users_repeat=users_repeat)
+        _work_tables_create(cursor, header)
         warnings = list(header.warnings)
         if rows_total == 0:
             warnings.append("the file has a header but no data rows")
+        if apply:
+            digest = _apply(
+                cursor,
+                header,
+                execution_name=execution_name,
+                users_repeat=users_repeat,
+                fixed=fixed,
+            )
+        else:
+            _preview(cursor, header, users_repeat=users_repeat, fixed=fixed)
         counts = _counts(cursor)
         problems = _problems(cursor)
         if apply:
-            digest = _apply(cursor, header, execution_name=execution_name)
             error_store.errors_record_staged_cells(execution=execution)
             _complete(execution, rows_total, counts, warnings, digest)
         cursor.execute(_DROP_STAGING)
     return _Tally(execution_name, rows_total, counts, warnings, problems)
 
 
-_DROP_STAGING = "DROP TABLE IF EXISTS ingest_rows, ingest_cells"
+_DROP_STAGING = (
+    "DROP TABLE IF EXISTS ingest_rows, ingest_fixes, ingest_failed, ingest_counts, ingest_finals"
+)
 
 
 def _is_blank(fields: list[str]) -> bool:
@@ -526,6 +537,15 @@ def _value_cell(raw: str) -> tuple[str, int | None, str | None]:
     return "add", number, None
 
 
+def _user_id_problem(user_id: str) -> str | None:
+    """The row-level kind of a well-formed row's user_id: None when it can be looked up."""
+    if not user_id:
+        return "missing_user"
+    if len(user_id) > 10:
+        return "long_user"
+    return None
+
+
 @dataclass(frozen=True)
 class _Staged:
     header: Header
@@ -553,7 +573,7 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> _Sta
             column_types = {"k": "text", "n": "integer", "v": "text"}
             cursor.execute(
                 "CREATE TEMPORARY TABLE ingest_rows (row_no integer, line_no integer, "
-                "field_count integer, user_id text, "
+                "field_count integer, row_kind text, user_id text, "
                 + ", ".join(f"{column} {column_types[column[0]]}" for column in value_columns)
                 + ") ON COMMIT DROP"
             )
@@ -563,7 +583,7 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> _Sta
             seen: set[int] = set()  # hashes, not ids: a fraction of the memory for big files
             users_repeat = False
             with cursor.copy(
-                "COPY ingest_rows (row_no, line_no, field_count, user_id, "
+                "COPY ingest_rows (row_no, line_no, field_count, row_kind, user_id, "
                 + ", ".join(value_columns)
                 + ") FROM STDIN"
             ) as copy:
@@ -580,10 +600,12 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> _Sta
                             for value in _value_cell(fields[position].strip())
                         ]
                         user_id = fields[uid].strip()
+                        row_kind = _user_id_problem(user_id)
                     else:
                         cells = malformed_cells
                         user_id = fields[uid].strip() if uid < count else ""
-                    write((row_no, reader.line_num, count, user_id, *cells))
+                        row_kind = "malformed"
+                    write((row_no, reader.line_num, count, row_kind, user_id, *cells))
                     if not users_repeat:
                         key = hash(user_id)
                         users_repeat = key in seen
@@ -620,8 +642,24 @@ def _overflow_message(column: str, current, value: str, result=None) -> str:
     return f"{column}: {current} + {shown}{total} is above the maximum {MAX_COUNTER}"
 
 
-def _classify(cursor, header: Header, *, users_repeat: bool) -> None:
-    """One row per (data row, statistic) in ``ingest_cells`` with its log row's values."""
+# Cells of known users, which carry the counter's chain (malformed rows and unknown users don't).
+_CHAINED_KINDS = "('add', 'empty', 'zero', 'not_integer', 'negative', 'too_big')"
+
+
+def _shown(expression: str) -> str:
+    """SQL: the first 40 characters of a raw text, with an ellipsis when cut."""
+    return f"left({expression}, 40) || CASE WHEN length({expression}) > 40 THEN '…' ELSE '' END"
+
+
+def _cells_sql(header: Header, *, users_repeat: bool, fixed: bool = False) -> str:
+    """A query with one row per (data row, statistic present): its log row's values, and what the
+    counters, counts and problems are made of. Parameter ``%(width)s``: the header's width.
+
+    A cell's counter before the file (``base``) plus the increments of the user's cells up to and
+    including it (a running total, when users repeat) is ``after``. An increment that takes
+    ``after`` past 2,147,483,647 fails; when later cells of the same chain follow, their values
+    come from ``ingest_fixes`` (``fixed``), made by ``_overflow_fix``.
+    """
     increment = "CASE WHEN kind = 'add' THEN number ELSE 0 END"
     if users_repeat:
         # Running total per (user, statistic) in row order: each old_value is the previous
@@ -632,142 +670,205 @@ def _classify(cursor, header: Header, *, users_repeat: bool) -> None:
         )
     else:  # one row per user: no chain, no sort
         running_total = increment
-    values = ", ".join(
-        f"({index}, '{statistic.processing_type}', '{statistic.column}', "
-        f"r.k{index}, r.n{index}, r.v{index})"
-        for index, statistic in enumerate(header.statistics)
+    present = list(enumerate(header.statistics))
+    statistics = ", ".join(
+        f"({index}, '{statistic.processing_type}', '{statistic.column}')"
+        for index, statistic in present
     )
-    current = " ".join(
-        f"WHEN {index} THEN st.{statistic.column}"
-        for index, statistic in enumerate(header.statistics)
-    )
-    cursor.execute(
-        f"""
-        CREATE TEMPORARY TABLE ingest_cells ON COMMIT DROP AS
-        WITH cells AS (
-            SELECT r.row_no, r.line_no, r.field_count, s.idx, s.processing_type, s.column_name,
-                   r.user_id AS raw_user_id, s.number, s.raw,
-                   CASE
-                       WHEN r.field_count <> %(width)s THEN 'malformed'
-                       WHEN r.user_id = '' THEN 'missing_user'
-                       WHEN length(r.user_id) > 10 THEN 'long_user'
-                       WHEN u.user_id IS NULL THEN 'unknown_user'
-                       ELSE s.kind
-                   END AS kind,
-                   COALESCE(CASE s.idx {current} END, 0) AS base,
-                   st.user_id IS NOT NULL AS has_counters
-            FROM ingest_rows r
-            CROSS JOIN LATERAL (VALUES {values})
-                AS s(idx, processing_type, column_name, kind, number, raw)
-            LEFT JOIN users u ON u.user_id = r.user_id
-            LEFT JOIN user_statistics st ON st.user_id = u.user_id
-        ),
-        chained AS (
-            SELECT cells.*, base::bigint + {running_total} AS after FROM cells
+
+    def pick(template: str) -> str:  # the value of this cell's statistic, from its row
+        cases = " ".join(
+            f"WHEN {index} THEN {template.format(index=index, column=statistic.column)}"
+            for index, statistic in present
         )
-        SELECT row_no, line_no, idx, processing_type, column_name, raw_user_id, raw, kind, number,
-               base, after, has_counters,
+        return f"CASE s.idx {cases} END"
+
+    fits = f"after <= {MAX_COUNTER}"
+
+    def fixable(column: str, expression: str) -> str:
+        if not fixed:
+            return f"{expression} AS {column}"
+        return f"CASE WHEN f.row_no IS NULL THEN {expression} ELSE f.{column} END AS {column}"
+
+    # Each CASE tests the usual kinds first. OFFSET 0 keeps each level a subquery of its own, so
+    # a cell's kind and running total are computed once, not in every expression that reads them.
+    return f"""
+        SELECT c.row_no, c.line_no, c.idx, processing_type, column_name, raw_user_id, raw, kind,
+               number, base, after, has_counters,
                CASE
-                   WHEN kind = 'malformed' AND raw_user_id <> '' AND length(raw_user_id) <= 10
-                       THEN raw_user_id
-                   WHEN kind IN ('malformed', 'missing_user', 'long_user') THEN NULL
-                   ELSE raw_user_id
+                   WHEN row_kind IS NULL THEN raw_user_id
+                   WHEN row_kind = 'malformed' AND raw_user_id <> ''
+                        AND length(raw_user_id) <= 10 THEN raw_user_id
                END::varchar(10) AS user_id,
-               CASE
+               {
+        fixable(
+            "old_value",
+            f'''CASE
                    WHEN kind = 'add' THEN after - number
-                   WHEN kind IN ('empty', 'zero', 'not_integer', 'negative', 'too_big')
-                       THEN after
-               END AS old_value,
-               CASE
-                   WHEN kind IN ('add', 'empty', 'zero') THEN after
+                   WHEN kind IN {_CHAINED_KINDS} THEN after
+               END''',
+        )
+    },
+               {
+        fixable(
+            "new_value",
+            f'''CASE
+                   WHEN kind = 'add' THEN CASE WHEN {fits} THEN after END
+                   WHEN kind IN ('empty', 'zero') THEN after
                    WHEN kind = 'unknown_user' THEN number
-               END AS new_value,
-               CASE
-                   WHEN kind = 'add' THEN 'success'
+               END''',
+        )
+    },
+               {
+        fixable(
+            "status",
+            f'''CASE
+                   WHEN kind = 'add' THEN CASE WHEN {fits} THEN 'success' ELSE 'failed' END
                    WHEN kind IN ('empty', 'zero') THEN 'skipped'
                    ELSE 'failed'
-               END AS status,
-               CASE kind
+               END''',
+        )
+    },
+               {
+        fixable(
+            "error_message",
+            f'''CASE kind
+                   WHEN 'add' THEN CASE WHEN NOT ({fits}) THEN format(
+                       '%%s: %%s + %%s = %%s is above the maximum {MAX_COUNTER}', column_name,
+                       after - number, number, after) END
+                   WHEN 'zero' THEN NULL
+                   WHEN 'empty' THEN NULL
+                   WHEN 'unknown_user' THEN 'User not found in users table'
+                   WHEN 'not_integer' THEN format(
+                       '%%s: not an integer: "%%s"', column_name, {_shown("raw")})
+                   WHEN 'negative' THEN format(
+                       '%%s: negative value %%s (increments are never below 0)', column_name,
+                       {_shown("raw")})
+                   WHEN 'too_big' THEN format(
+                       '%%s: %%s + %%s is above the maximum {MAX_COUNTER}', column_name, after,
+                       {_shown("raw")})
                    WHEN 'malformed' THEN format(
                        'malformed row: %%s fields where the header has %%s', field_count,
                        %(width)s)
                    WHEN 'missing_user' THEN 'missing user_id'
                    WHEN 'long_user' THEN format(
-                       'user_id longer than 10 characters: "%%s"',
-                       left(raw_user_id, 40) || CASE WHEN length(raw_user_id) > 40
-                                                     THEN '…' ELSE '' END)
-                   WHEN 'unknown_user' THEN 'User not found in users table'
-                   WHEN 'not_integer' THEN format(
-                       '%%s: not an integer: "%%s"', column_name,
-                       left(raw, 40) || CASE WHEN length(raw) > 40 THEN '…' ELSE '' END)
-                   WHEN 'negative' THEN format(
-                       '%%s: negative value %%s (increments are never below 0)', column_name,
-                       left(raw, 40) || CASE WHEN length(raw) > 40 THEN '…' ELSE '' END)
-                   WHEN 'too_big' THEN format(
-                       '%%s: %%s + %%s is above the maximum {MAX_COUNTER}', column_name, after,
-                       left(raw, 40) || CASE WHEN length(raw) > 40 THEN '…' ELSE '' END)
-               END AS error_message
-        FROM chained
+                       'user_id longer than 10 characters: "%%s"', {_shown("raw_user_id")})
+               END''',
+        )
+    }
+        FROM (
+            SELECT cells.*, base::bigint + {running_total} AS after
+            FROM (
+                SELECT r.row_no, r.line_no, r.field_count, r.row_kind, s.idx, s.processing_type,
+                       s.column_name, r.user_id AS raw_user_id,
+                       {pick("r.n{index}")} AS number, {pick("r.v{index}")} AS raw,
+                       COALESCE(r.row_kind, CASE WHEN u.user_id IS NULL THEN 'unknown_user' END,
+                                {pick("r.k{index}")}) AS kind,
+                       COALESCE({pick("st.{column}")}, 0) AS base,
+                       st.user_id IS NOT NULL AS has_counters
+                FROM ingest_rows r
+                CROSS JOIN (VALUES {statistics}) AS s(idx, processing_type, column_name)
+                LEFT JOIN users u ON u.user_id = r.user_id
+                LEFT JOIN user_statistics st ON st.user_id = u.user_id
+                OFFSET 0
+            ) cells
+            OFFSET 0
+        ) c
+        {"LEFT JOIN ingest_fixes f ON f.row_no = c.row_no AND f.idx = c.idx" if fixed else ""}
+    """
+
+
+def _overflow_fix(cursor, header: Header, *, users_repeat: bool) -> bool:
+    """When a chain of several cells passes 2,147,483,647, replay it cell by cell (rare): the
+    cell that would overflow fails and the chain goes on from the last good value. The replayed
+    values go to ``ingest_fixes``; returns whether there are any."""
+    if not users_repeat:  # a single cell per chain: the cell query decides it exactly
+        return False
+    cells = _cells_sql(header, users_repeat=True)
+    cursor.execute(
+        f"""
+        WITH cells AS MATERIALIZED ({cells})
+        SELECT raw_user_id, idx, row_no, kind, number, base, column_name, raw, error_message
+        FROM cells
+        WHERE kind IN {_CHAINED_KINDS} AND (raw_user_id, idx) IN (
+            SELECT raw_user_id, idx FROM cells WHERE kind = 'add' AND after > {MAX_COUNTER})
+        ORDER BY raw_user_id, idx, row_no
         """,
         {"width": header.width},
     )
-
-
-# Cells of known users, which carry the counter's chain (malformed rows and unknown users don't).
-_CHAINED_KINDS = "('add', 'empty', 'zero', 'not_integer', 'negative', 'too_big')"
-
-
-def _resolve_overflow(cursor) -> None:
-    """Chains that pass 2,147,483,647 are replayed cell by cell (rare): a cell that would
-    overflow fails and the chain goes on from the last good value."""
-    cursor.execute(
-        "SELECT raw_user_id, idx, row_no, kind, number, base, column_name, raw FROM ingest_cells "
-        f"WHERE kind IN {_CHAINED_KINDS} AND (raw_user_id, idx) IN "
-        "(SELECT raw_user_id, idx FROM ingest_cells "
-        f"WHERE kind = 'add' AND after > {MAX_COUNTER}) "
-        "ORDER BY raw_user_id, idx, row_no"
-    )
     rows = cursor.fetchall()
     if not rows:
-        return
-    updates: list[tuple] = []
+        return False
+    fixes: list[tuple] = []
     chain_key, current = None, 0
-    for user_id, idx, row_no, kind, number, base, column, raw in rows:
+    for user_id, idx, row_no, kind, number, base, column, raw, message in rows:
         if (user_id, idx) != chain_key:
             chain_key, current = (user_id, idx), base
         if kind == "add":
             result = current + number
             if result > MAX_COUNTER:
                 message = _overflow_message(column, current, str(number), result)
-                updates.append((row_no, idx, current, None, "failed", message))
+                fixes.append((row_no, idx, current, None, "failed", message))
             else:
-                updates.append((row_no, idx, current, result, "success", None))
+                fixes.append((row_no, idx, current, result, "success", None))
                 current = result
         elif kind in ("empty", "zero"):
-            updates.append((row_no, idx, current, current, "skipped", None))
+            fixes.append((row_no, idx, current, current, "skipped", None))
         elif kind == "too_big":
-            message = _overflow_message(column, current, raw)
-            updates.append((row_no, idx, current, None, "failed", message))
-        else:  # not_integer / negative: failed, message already set
-            updates.append((row_no, idx, current, None, "failed", None))
-    columns = list(zip(*updates, strict=True))
+            fixes.append(
+                (row_no, idx, current, None, "failed", _overflow_message(column, current, raw))
+            )
+        else:  # not_integer / negative: failed, with the message of the cell query
+            fixes.append((row_no, idx, current, None, "failed", message))
     cursor.execute(
-        """
-        UPDATE ingest_cells c
-        SET old_value = u.old_value, new_value = u.new_value, status = u.status,
-            error_message = COALESCE(u.error_message, c.error_message)
-        FROM unnest(%s::int[], %s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::text[])
-             AS u(row_no, idx, old_value, new_value, status, error_message)
-        WHERE c.row_no = u.row_no AND c.idx = u.idx
-        """,
-        [list(column) for column in columns],
+        "CREATE TEMPORARY TABLE ingest_fixes (row_no integer, idx integer, old_value bigint, "
+        "new_value bigint, status text, error_message text, PRIMARY KEY (row_no, idx)) "
+        "ON COMMIT DROP"
     )
+    with cursor.copy("COPY ingest_fixes FROM STDIN") as copy:
+        for fix in fixes:
+            copy.write_row(fix)
+    _analyze(cursor, "ingest_fixes")
+    return True
+
+
+def _work_tables_create(cursor, header: Header) -> None:
+    """Where the statements of a run leave their results: the failed cells (for problems and the
+    error store), the counts, and the counters' final values."""
+    counters = ", ".join(f"{statistic.column} integer" for statistic in header.statistics)
+    cursor.execute(
+        "CREATE TEMPORARY TABLE ingest_failed (row_no integer, line_no integer, idx integer, "
+        "user_id text, raw_user_id text, processing_type text, raw text, error_message text) "
+        "ON COMMIT DROP; "
+        "CREATE TEMPORARY TABLE ingest_counts (processing_type text, status text, n bigint) "
+        "ON COMMIT DROP; "
+        f"CREATE TEMPORARY TABLE ingest_finals (user_id text, has_counters boolean, {counters}) "
+        "ON COMMIT DROP"
+    )
+
+
+def _classified_sql(header: Header, *, users_repeat: bool, fixed: bool) -> str:
+    """The common head of the apply and preview statements: the ``cells`` query, its failed
+    cells copied to ``ingest_failed`` and its counts to ``ingest_counts``."""
+    cells = _cells_sql(header, users_repeat=users_repeat, fixed=fixed)
+    return f"""
+        WITH cells AS MATERIALIZED ({cells}),
+        failed AS (
+            INSERT INTO ingest_failed (row_no, line_no, idx, user_id, raw_user_id,
+                                       processing_type, raw, error_message)
+            SELECT row_no, line_no, idx, user_id, raw_user_id, processing_type, raw,
+                   error_message
+            FROM cells WHERE status = 'failed'
+        ),
+        counted AS (
+            INSERT INTO ingest_counts (processing_type, status, n)
+            SELECT processing_type, status, count(*) FROM cells GROUP BY 1, 2
+        )
+    """
 
 
 def _counts(cursor) -> dict[str, dict[str, int]]:
-    cursor.execute(
-        "SELECT processing_type, status, count(*) FROM ingest_cells GROUP BY 1, 2 ORDER BY 1, 2"
-    )
+    cursor.execute("SELECT processing_type, status, n FROM ingest_counts ORDER BY 1, 2")
     counts: dict[str, dict[str, int]] = {}
     for processing_type, status, count in cursor.fetchall():
         counts.setdefault(processing_type, {"success": 0, "failed": 0, "skipped": 0})[status] = (
@@ -779,58 +880,67 @@ def _counts(cursor) -> dict[str, dict[str, int]]:
 def _problems(cursor) -> list[CellProblem]:
     cursor.execute(
         "SELECT line_no, coalesce(user_id, nullif(left(raw_user_id, 40), '')), processing_type, "
-        "error_message FROM ingest_cells WHERE status = 'failed' ORDER BY row_no, idx LIMIT %s",
+        "error_message FROM ingest_failed ORDER BY row_no, idx LIMIT %s",
         [PROBLEMS_SHOWN],
     )
     return [CellProblem(*row) for row in cursor.fetchall()]
 
 
-def _apply(cursor, header: Header, *, execution_name: str) -> str:
-    """Write counters and log rows from ``ingest_cells`` (users already locked); return the
-    digest of the log rows written."""
-    present = [(index, statistic.column) for index, statistic in enumerate(header.statistics)]
-    final = ", ".join(
-        f"COALESCE(max(new_value) FILTER (WHERE idx = {index} AND status = 'success'), "
-        f"max(base) FILTER (WHERE idx = {index}))::integer AS {column}"
-        for index, column in present
+def _preview(cursor, header: Header, *, users_repeat: bool, fixed: bool) -> None:
+    """Classify the cells into ``ingest_failed`` and ``ingest_counts``; writes nothing else."""
+    cursor.execute(
+        _classified_sql(header, users_repeat=users_repeat, fixed=fixed) + "SELECT 1",
+        {"width": header.width},
     )
 
-    def changed(which: str) -> str:
-        return (
-            f"SELECT raw_user_id AS user_id, {final} FROM ingest_cells "
-            f"WHERE kind IN {_CHAINED_KINDS} AND {which} "
-            "GROUP BY raw_user_id HAVING bool_or(status = 'success')"
-        )
 
-    assignments = ", ".join(f"{column} = f.{column}" for _, column in present)
-    cursor.execute(
-        f"UPDATE user_statistics s SET {assignments}, updated_at = now() "
-        f"FROM ({changed('has_counters')}) f WHERE s.user_id = f.user_id"
+def _apply(cursor, header: Header, *, execution_name: str, users_repeat: bool, fixed: bool) -> str:
+    """Write log rows and counters (users already locked); return the digest of the log rows.
+
+    One statement classifies the cells, inserts the log rows and streams them back, in log_id
+    order, for the digest. The last success of each (user, statistic) is its largest new_value:
+    those go to ``ingest_finals`` first, so the counters' update is planned on real row counts.
+    """
+    present = [statistic.column for statistic in header.statistics]
+    finals = ", ".join(
+        f"max(new_value) FILTER (WHERE idx = {index})::integer" for index in range(len(present))
     )
-    # Users without a statistics row get one on their first success (users are locked).
-    columns = ", ".join(column for _, column in present)
-    cursor.execute(
-        f"INSERT INTO user_statistics (user_id, {columns}, updated_at) "
-        f"SELECT user_id, {columns}, now() FROM ({changed('NOT has_counters')}) f "
-        "ORDER BY user_id"
-    )
-    # The digest is taken from the rows as inserted, without reading the table back.
-    cursor.execute(DIGEST_SETTINGS)
-    cursor.execute(
-        f"""
-        WITH inserted AS (
+    columns = ", ".join(present)
+    digest = digest_copy(
+        cursor,
+        _classified_sql(header, users_repeat=users_repeat, fixed=fixed)
+        + f"""
+        , finals AS (
+            INSERT INTO ingest_finals (user_id, has_counters, {columns})
+            SELECT raw_user_id, bool_or(has_counters), {finals}
+            FROM cells WHERE status = 'success' GROUP BY raw_user_id
+        ),
+        inserted AS (
             INSERT INTO processing_logs (execution_name, user_id, processing_type, old_value,
                                          new_value, status, error_message)
-            SELECT %s, user_id, processing_type, old_value::integer, new_value::integer, status,
-                   error_message
-            FROM ingest_cells ORDER BY row_no, idx
-            RETURNING *
+            SELECT %(execution_name)s, user_id, processing_type, old_value::integer,
+                   new_value::integer, status, error_message
+            FROM cells ORDER BY row_no, idx
+            RETURNING {LOG_COLUMNS}
         )
-        SELECT {log_digest_sql("inserted")} FROM inserted
+        SELECT * FROM inserted ORDER BY log_id
         """,
-        [execution_name],
+        {"width": header.width, "execution_name": execution_name},
     )
-    return cursor.fetchone()[0]
+    # Users without a statistics row get one on their first success (users are locked).
+    _analyze(cursor, "ingest_finals")
+    kept = ", ".join(f"{column} = COALESCE(f.{column}, s.{column})" for column in present)
+    cursor.execute(
+        f"UPDATE user_statistics s SET {kept}, updated_at = now() "
+        "FROM ingest_finals f WHERE f.has_counters AND s.user_id = f.user_id"
+    )
+    started = ", ".join(f"COALESCE({column}, 0)" for column in present)
+    cursor.execute(
+        f"INSERT INTO user_statistics (user_id, {columns}, updated_at) "
+        f"SELECT user_id, {started}, now() FROM ingest_finals WHERE NOT has_counters "
+        "ORDER BY user_id"
+    )
+    return digest
 
 
 def _complete(

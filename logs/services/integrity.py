@@ -2,33 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db import connection, transaction
 
-# One line per log row: the row's own text form (log_id, execution_name, user_id,
-# processing_type, old_value, new_value, status, error_message, processed_at; NULL empty, ""
-# an empty string, times in UTC ISO), lines joined by "\n" in log_id order, then sha256.
-# Changing this invalidates stored digests.
+# The digest of an execution: sha256 over its log rows in log_id order, each row as one line of
+# PostgreSQL's COPY text format (the LOG_COLUMNS in this order, tab-separated, \N for NULL,
+# backslash escapes, "\n" after every row), times in UTC ISO. Changing this invalidates stored
+# digests.
+LOG_COLUMNS = (
+    "log_id, execution_name, user_id, processing_type, old_value, new_value, status, "
+    "error_message, processed_at"
+)
 DIGEST_SETTINGS = "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'"
 
 
-def log_digest_sql(row: str) -> str:
-    """The digest aggregate over rows of ``processing_logs`` named ``row`` in the query."""
-    return (
-        f"encode(sha256(convert_to(coalesce(string_agg({row}::text, E'\\n' ORDER BY "
-        f"{row}.log_id), ''), 'UTF8')), 'hex')"
-    )
+def digest_copy(cursor, query: str, params=None) -> str:
+    """The digest of the rows ``query`` returns (LOG_COLUMNS in log_id order), streamed out of
+    the database with ``COPY … TO STDOUT`` and hashed here; inside a transaction."""
+    cursor.execute(DIGEST_SETTINGS)
+    digest = hashlib.sha256()
+    with cursor.copy(f"COPY ({query}) TO STDOUT", params) as copy:
+        for block in copy:
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def execution_digest(*, execution_name: str) -> str:
     """sha256 over the log rows of one execution, in log_id order, as stored now."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(DIGEST_SETTINGS)
-        cursor.execute(
-            f"SELECT {log_digest_sql('l')} FROM processing_logs l "  # noqa: S608
-            "WHERE execution_name = %s",
+        return digest_copy(
+            cursor,
+            f"SELECT {LOG_COLUMNS} FROM processing_logs WHERE execution_name = %s "  # noqa: S608
+            "ORDER BY log_id",
             [execution_name],
         )
-        return cursor.fetchone()[0]
 
 
 MAX_LISTED = 50  # problems of one kind listed in full; the rest are counted
