@@ -14,12 +14,14 @@ never deadlock, and never lose an update.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import logging
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 from django.conf import settings
@@ -537,6 +539,20 @@ def _value_cell(raw: str) -> tuple[str, int | None, str | None]:
     return "add", number, None
 
 
+def _row_cells(positions: tuple[int, ...]) -> Callable[[list[str]], tuple]:
+    """The staged cells of a well-formed row: ``_value_cell`` of each statistic's field, in
+    registry order. Files repeat the same few values, so results are kept for recent ones."""
+    pick = itemgetter(*positions)
+    single = len(positions) == 1  # itemgetter then gives the field itself, not a tuple
+
+    @functools.lru_cache(maxsize=4096)
+    def cells_of(values) -> tuple:
+        values = (values,) if single else values
+        return tuple(value for raw in values for value in _value_cell(raw.strip()))
+
+    return lambda fields: cells_of(pick(fields))
+
+
 def _user_id_problem(user_id: str) -> str | None:
     """The row-level kind of a well-formed row's user_id: None when it can be looked up."""
     if not user_id:
@@ -577,8 +593,9 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> _Sta
                 + ", ".join(f"{column} {column_types[column[0]]}" for column in value_columns)
                 + ") ON COMMIT DROP"
             )
-            width, uid, positions = header.width, header.user_id_position, header.positions
-            malformed_cells = [value for _ in positions for value in _EMPTY_CELL]
+            width, uid = header.width, header.user_id_position
+            row_cells = _row_cells(header.positions)
+            malformed_cells = _EMPTY_CELL * len(header.positions)
             row_no = 0
             seen: set[int] = set()  # hashes, not ids: a fraction of the memory for big files
             users_repeat = False
@@ -589,18 +606,14 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> _Sta
             ) as copy:
                 write = copy.write_row
                 for fields in reader:
-                    if _is_blank(fields):
+                    if len(fields) <= 1 and _is_blank(fields):
                         continue
                     row_no += 1
                     count = len(fields)
                     if count == width:
-                        cells = [
-                            value
-                            for position in positions
-                            for value in _value_cell(fields[position].strip())
-                        ]
+                        cells = row_cells(fields)
                         user_id = fields[uid].strip()
-                        row_kind = _user_id_problem(user_id)
+                        row_kind = None if 0 < len(user_id) <= 10 else _user_id_problem(user_id)
                     else:
                         cells = malformed_cells
                         user_id = fields[uid].strip() if uid < count else ""
