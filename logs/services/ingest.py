@@ -664,9 +664,12 @@ def _shown(expression: str) -> str:
     return f"left({expression}, 40) || CASE WHEN length({expression}) > 40 THEN '…' ELSE '' END"
 
 
-def _cells_sql(header: Header, *, users_repeat: bool, fixed: bool = False) -> str:
+def _cells_sql(
+    header: Header, *, users_repeat: bool, fixed: bool = False, replay: bool = False
+) -> str:
     """A query with one row per (data row, statistic present): its log row's values, and what the
-    counters, counts and problems are made of. Parameter ``%(width)s``: the header's width.
+    counters, counts and problems are made of (with ``replay``, also what ``_overflow_fix``
+    replays a chain from). Parameter ``%(width)s``: the header's width.
 
     A cell's counter before the file (``base``) plus the increments of the user's cells up to and
     including it (a running total, when users repeat) is ``after``. An increment that takes
@@ -706,8 +709,8 @@ def _cells_sql(header: Header, *, users_repeat: bool, fixed: bool = False) -> st
     # Each CASE tests the usual kinds first. OFFSET 0 keeps each level a subquery of its own, so
     # a cell's kind and running total are computed once, not in every expression that reads them.
     return f"""
-        SELECT c.row_no, c.line_no, c.idx, processing_type, column_name, raw_user_id, raw, kind,
-               number, base, after, has_counters,
+        SELECT c.row_no, c.line_no, c.idx, processing_type, raw_user_id, raw, has_counters,
+               {"kind, number, base, after, column_name," if replay else ""}
                CASE
                    WHEN row_kind IS NULL THEN raw_user_id
                    WHEN row_kind = 'malformed' AND raw_user_id <> ''
@@ -797,7 +800,7 @@ def _overflow_fix(cursor, header: Header, *, users_repeat: bool) -> bool:
     values go to ``ingest_fixes``; returns whether there are any."""
     if not users_repeat:  # a single cell per chain: the cell query decides it exactly
         return False
-    cells = _cells_sql(header, users_repeat=True)
+    cells = _cells_sql(header, users_repeat=True, replay=True)
     cursor.execute(
         f"""
         WITH cells AS MATERIALIZED ({cells})
