@@ -1,5 +1,8 @@
 """verify_logs finds every kind of damage and stays quiet on a clean trail."""
 
+import datetime
+import hashlib
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -36,6 +39,40 @@ def test_digest_matches_rows_as_stored(imported):
     """The digest stored at completion equals the digest of the rows read back."""
     execution = imported[0].execution
     assert execution.digest == execution_digest(execution_name=execution.name)
+
+
+def _copy_text(value) -> str:
+    """A value as PostgreSQL's COPY text format writes it (times as set for digests)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime.datetime):
+        text = value.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f").rstrip("0")
+        return text.rstrip(".") + "+00"
+    escapes = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+    return "".join(escapes.get(character, character) for character in str(value))
+
+
+def test_digest_is_sha256_of_the_rows_copy_text(service_users, tmp_path):
+    """The digest's definition, recomputed here from the rows: sha256 over one COPY text line
+    per log row in log_id order, NULLs as \\N, tabs and newlines of messages escaped."""
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        'user_id,login_count,post_count\nU00001,2,\nU99999,1,0\nU00002,"x\ty\nz",-1\n',
+        encoding="utf-8",
+    )
+    result = execution_run(execution=execution_create(file_name=path.name, source=str(path)))
+    fields = [field.name for field in ProcessingLog._meta.concrete_fields]
+    assert fields[0] == "log_id" and fields[-1] == "processed_at"
+    lines = [
+        "\t".join(_copy_text(value) for value in row) + "\n"
+        for row in ProcessingLog.objects.filter(execution_name=result.execution_name)
+        .order_by("log_id")
+        .values_list(*fields)
+    ]
+    assert any("\\t" in line and "\\n" in line for line in lines)  # the escaped message
+    assert any("\\N" in line for line in lines)
+    expected = hashlib.sha256("".join(lines).encode()).hexdigest()
+    assert result.execution.digest == expected
 
 
 def test_removed_row_breaks_digest_and_chain(imported):
