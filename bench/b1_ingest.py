@@ -5,8 +5,10 @@ COPY is the floor, since every log row must be written. Its rows are those an in
 execution name of its own per round, the same users, types and statuses.
 
 A first, unmeasured round brings the month's partition, its indexes and the caches to the state
-every later round sees (otherwise the first COPY alone writes into empty indexes). Then five
-rounds, each starting from a checkpoint, alternate which of the two goes first; medians.
+every later round sees (otherwise the first COPY alone writes into empty indexes). Then seven
+rounds, each step starting from a checkpoint, alternate which of the two goes first. The figure
+is the median of the rounds' ratios: each pairs an ingest with a COPY run minutes apart at most,
+so a slow spell of the machine weighs on both sides of a ratio.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 
 ROWS = 100_000
-ROUNDS = 5
+ROUNDS = 7
 
 
 def _finished_rows(rows: int, execution_name: str) -> bytes:
@@ -88,15 +90,18 @@ def main(quick: bool = False) -> dict:
             else:
                 ingest_times.append(ingest(round_number))
                 copy_times.append(bare_copy(round_number))
-    copy_median = statistics.median(copy_times)
-    ingest_median = statistics.median(ingest_times)
+    ratios = [ingest / copy for ingest, copy in zip(ingest_times, copy_times, strict=True)]
+    ratio = statistics.median(ratios)
     return {
         "benchmark": "B1 ingest vs bare COPY of the finished log rows",
         "csv_rows": rows,
         "log_rows": 2 * rows,
         "bare_copy_seconds": [round(t, 3) for t in copy_times],
         "ingest_seconds": [round(t, 3) for t in ingest_times],
-        "ratio_ingest_to_copy": round(ingest_median / copy_median, 2),
+        "bare_copy_median_seconds": round(statistics.median(copy_times), 3),
+        "ingest_median_seconds": round(statistics.median(ingest_times), 3),
+        "round_ratios": [round(r, 2) for r in ratios],
+        "ratio_ingest_to_copy": round(ratio, 2),
         "target": "<= 2.0",
-        "met": ingest_median / copy_median <= 2.0,
+        "met": ratio <= 2.0,
     }

@@ -566,7 +566,7 @@ def _user_id_problem(user_id: str) -> str | None:
 class _Staged:
     header: Header
     rows: int
-    users_repeat: bool  # some user_id may be on several rows (a hash collision says yes too)
+    users_repeat: bool  # some user_id is on several well-formed rows
 
 
 def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> _Staged:
@@ -597,8 +597,6 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> _Sta
             row_cells = _row_cells(header.positions)
             malformed_cells = _EMPTY_CELL * len(header.positions)
             row_no = 0
-            seen: set[int] = set()  # hashes, not ids: a fraction of the memory for big files
-            users_repeat = False
             with cursor.copy(
                 "COPY ingest_rows (row_no, line_no, field_count, row_kind, user_id, "
                 + ", ".join(value_columns)
@@ -619,17 +617,18 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> _Sta
                         user_id = fields[uid].strip() if uid < count else ""
                         row_kind = "malformed"
                     write((row_no, reader.line_num, count, row_kind, user_id, *cells))
-                    if not users_repeat:
-                        key = hash(user_id)
-                        users_repeat = key in seen
-                        seen.add(key)
                     if progress and row_no % PROGRESS_EVERY_ROWS == 0:
                         progress("staging", row_no, raw.tell())
         except csv.Error as exc:
             msg = f"line {reader.line_num}: the CSV cannot be parsed ({exc})"
             raise SourceError(msg) from exc
     _analyze(cursor, "ingest_rows")
-    return _Staged(header=header, rows=row_no, users_repeat=users_repeat)
+    # Cells chain only when a user_id is on several well-formed rows.
+    cursor.execute(
+        "SELECT EXISTS (SELECT FROM ingest_rows WHERE row_kind IS NULL "
+        "GROUP BY user_id HAVING count(*) > 1)"
+    )
+    return _Staged(header=header, rows=row_no, users_repeat=cursor.fetchone()[0])
 
 
 def _analyze(cursor, table: str) -> None:
