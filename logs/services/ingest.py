@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from logs.models import Execution
 from logs.services import error_store
-from logs.services.integrity import LOG_COLUMNS, digest_copy
+from logs.services.integrity import LOG_COLUMNS, digest_copy, execution_digest
 from logs.services.sources import FileFacts, SourceError, inspect_file, local_copy, stored_copy
 from users.statistics import STATISTICS, STATISTICS_BY_COLUMN, Statistic
 
@@ -912,9 +912,10 @@ def _preview(cursor, header: Header, *, users_repeat: bool, fixed: bool) -> None
 def _apply(cursor, header: Header, *, execution_name: str, users_repeat: bool, fixed: bool) -> str:
     """Write log rows and counters (users already locked); return the digest of the log rows.
 
-    One statement classifies the cells, inserts the log rows and streams them back, in log_id
-    order, for the digest. The last success of each (user, statistic) is its largest new_value:
-    those go to ``ingest_finals`` first, so the counters' update is planned on real row counts.
+    One statement classifies the cells, inserts the log rows and streams them back for the
+    digest as they are written, so hashing them here overlaps the database's work. The last
+    success of each (user, statistic) is its largest new_value: those go to ``ingest_finals``
+    first, so the counters' update is planned on real row counts.
     """
     present = [statistic.column for statistic in header.statistics]
     finals = ", ".join(
@@ -938,10 +939,12 @@ def _apply(cursor, header: Header, *, execution_name: str, users_repeat: bool, f
             FROM cells ORDER BY row_no, idx
             RETURNING {LOG_COLUMNS}
         )
-        SELECT * FROM inserted ORDER BY log_id
+        SELECT * FROM inserted
         """,
         {"width": header.width, "execution_name": execution_name},
     )
+    if digest is None:  # the rows came back out of log_id order: read them back in order
+        digest = execution_digest(execution_name=execution_name)
     # Users without a statistics row get one on their first success (users are locked).
     _analyze(cursor, "ingest_finals")
     kept = ", ".join(f"{column} = COALESCE(f.{column}, s.{column})" for column in present)

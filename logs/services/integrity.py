@@ -17,15 +17,26 @@ LOG_COLUMNS = (
 DIGEST_SETTINGS = "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'"
 
 
-def digest_copy(cursor, query: str, params=None) -> str:
-    """The digest of the rows ``query`` returns (LOG_COLUMNS in log_id order), streamed out of
-    the database with ``COPY … TO STDOUT`` and hashed here; inside a transaction."""
+def digest_copy(cursor, query: str, params=None) -> str | None:
+    """The digest of the log rows ``query`` gives (LOG_COLUMNS), hashed here as ``COPY … TO
+    STDOUT`` streams them out of the database; inside a transaction.
+
+    The rows may arrive while the database is still writing them, in the order it wrote them:
+    their log_ids are checked to ascend, and None is returned when they do not (the caller then
+    reads them back in order with ``execution_digest``).
+    """
     cursor.execute(DIGEST_SETTINGS)
     digest = hashlib.sha256()
+    previous, ascending = 0, True
     with cursor.copy(f"COPY ({query}) TO STDOUT", params) as copy:
-        for block in copy:
+        for block in copy:  # one row per block, as PostgreSQL sends them
             digest.update(block)
-    return digest.hexdigest()
+            if ascending:
+                for line in bytes(block).splitlines():
+                    log_id = int(line[: line.index(b"\t")])
+                    ascending = log_id > previous
+                    previous = log_id
+    return digest.hexdigest() if ascending else None
 
 
 def execution_digest(*, execution_name: str) -> str:

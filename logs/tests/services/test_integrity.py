@@ -5,11 +5,11 @@ import hashlib
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from logs.models import ProcessingLog
 from logs.services.ingest import execution_create, execution_run
-from logs.services.integrity import execution_digest, logs_verify
+from logs.services.integrity import LOG_COLUMNS, digest_copy, execution_digest, logs_verify
 from logs.services.retention import log_deletion_allowed
 from users.models import UserStatistics
 
@@ -73,6 +73,36 @@ def test_digest_is_sha256_of_the_rows_copy_text(service_users, tmp_path):
     assert any("\\N" in line for line in lines)
     expected = hashlib.sha256("".join(lines).encode()).hexdigest()
     assert result.execution.digest == expected
+
+
+def test_rows_out_of_log_id_order_give_no_digest(imported):
+    """digest_copy refuses rows whose log_ids do not ascend instead of hashing them."""
+    name = imported[1].execution_name
+    query = f"SELECT {LOG_COLUMNS} FROM processing_logs WHERE execution_name = %s ORDER BY log_id"
+    with transaction.atomic(), connection.cursor() as cursor:
+        assert digest_copy(cursor, query, [name]) == imported[1].execution.digest
+        assert digest_copy(cursor, query + " DESC", [name]) is None
+
+
+def test_import_reads_rows_back_when_they_stream_out_of_order(service_users, tmp_path, monkeypatch):
+    """Should the inserted rows ever stream back out of log_id order, the import takes its
+    digest from the rows read back in order; it is the digest verify_logs computes."""
+    from logs.services import ingest as ingest_module
+
+    real = ingest_module.digest_copy
+    calls = []
+
+    def out_of_order(cursor, query, params=None):
+        calls.append(real(cursor, query, params))
+        return None
+
+    monkeypatch.setattr(ingest_module, "digest_copy", out_of_order)
+    path = tmp_path / "f.csv"
+    path.write_text("user_id,login_count,post_count\nU00001,2,1\nU00002,1,0\n")
+    result = execution_run(execution=execution_create(file_name=path.name, source=str(path)))
+    assert len(calls) == 1
+    assert result.execution.digest == calls[0]  # the same rows, the same digest
+    assert result.execution.digest == execution_digest(execution_name=result.execution_name)
 
 
 def test_removed_row_breaks_digest_and_chain(imported):
