@@ -793,11 +793,34 @@ def _cells_sql(
     """
 
 
+def _chains_may_overflow(cursor, header: Header) -> bool:
+    """A cheap bound, enough for nearly every file: no chain can pass 2,147,483,647 when, for
+    each statistic, the largest counter among the file's users plus all the file's increments
+    stays within it."""
+    present = list(enumerate(header.statistics))
+    largest = ", ".join(f"max(st.{statistic.column}) AS m{index}" for index, statistic in present)
+    added = ", ".join(
+        f"sum(n{index}) FILTER (WHERE k{index} = 'add') AS a{index}" for index, _ in present
+    )
+    beyond = " OR ".join(
+        f"COALESCE(m{index}, 0) + COALESCE(a{index}, 0) > {MAX_COUNTER}" for index, _ in present
+    )
+    cursor.execute(
+        f"SELECT {beyond} FROM "
+        f"(SELECT {largest} FROM user_statistics st "
+        "WHERE st.user_id IN (SELECT user_id FROM ingest_rows)) counters, "
+        f"(SELECT {added} FROM ingest_rows) increments"
+    )
+    return cursor.fetchone()[0]
+
+
 def _overflow_fix(cursor, header: Header, *, users_repeat: bool) -> bool:
     """When a chain of several cells passes 2,147,483,647, replay it cell by cell (rare): the
     cell that would overflow fails and the chain goes on from the last good value. The replayed
     values go to ``ingest_fixes``; returns whether there are any."""
     if not users_repeat:  # a single cell per chain: the cell query decides it exactly
+        return False
+    if not _chains_may_overflow(cursor, header):
         return False
     cells = _cells_sql(header, users_repeat=True, replay=True)
     cursor.execute(
