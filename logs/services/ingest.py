@@ -1,10 +1,12 @@
 """CSV ingestion: every cell of an activity file becomes exactly one processing log row.
 
-The file is parsed once in Python and streamed with ``COPY`` into a temporary staging table;
-everything else is set-based SQL in ONE transaction per Execution: classification of each cell
-(SPEC §4), running totals with a window function (several rows of one user chain), one upsert of
-``user_statistics``, one ``INSERT … SELECT`` into ``processing_logs`` in (row, registry) order,
-failed cells into the error store, counts and a digest. No loop over rows touches the database.
+The file is parsed once in Python (row-level problems and each value's syntax are judged there)
+and streamed with ``COPY`` into a temporary staging table; everything else is set-based SQL in
+ONE transaction per Execution. One statement classifies each cell (SPEC §4), with running totals
+by a window function when a user is on several rows, keeps the failed cells and the counts,
+inserts the log rows with one ``INSERT … SELECT`` in (row, registry) order and streams them back
+for the digest; a second statement updates ``user_statistics`` (and creates the rows of users
+that had none). No loop over rows touches the database.
 
 Concurrency: before reading any counter, the run locks the ``users`` rows of the file's users in
 ``user_id`` order (``FOR NO KEY UPDATE``), so two imports over the same users serialize per user,
