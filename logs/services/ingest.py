@@ -42,6 +42,7 @@ MAX_COUNTER = 2_147_483_647
 MAX_NAME_LENGTH = 80
 PROBLEMS_SHOWN = 100
 PROGRESS_EVERY_ROWS = 20_000
+_STATUSES = ("success", "failed", "skipped")  # of a log row
 _GENERATED_NAME_RE = re.compile(r"^user-log-\d{8}-\d{6}$")
 
 Progress = Callable[[str, int, int], None]  # (phase, rows staged, bytes read)
@@ -417,10 +418,7 @@ class _Tally:
     problems: list[CellProblem]
 
     def result(self, *, execution: Execution | None, dry_run: bool, started: float):
-        by_status = {"success": 0, "failed": 0, "skipped": 0}
-        for per_status in self.counts.values():
-            for status, count in per_status.items():
-                by_status[status] += count
+        by_status = _status_totals(self.counts)
         return IngestResult(
             execution=execution,
             execution_name=self.execution_name,
@@ -911,10 +909,13 @@ def _counts(cursor) -> dict[str, dict[str, int]]:
     cursor.execute("SELECT processing_type, status, n FROM ingest_counts ORDER BY 1, 2")
     counts: dict[str, dict[str, int]] = {}
     for processing_type, status, count in cursor.fetchall():
-        counts.setdefault(processing_type, {"success": 0, "failed": 0, "skipped": 0})[status] = (
-            count
-        )
+        counts.setdefault(processing_type, dict.fromkeys(_STATUSES, 0))[status] = count
     return counts
+
+
+def _status_totals(counts: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Cells per status over all statistics."""
+    return {status: sum(per_type[status] for per_type in counts.values()) for status in _STATUSES}
 
 
 def _problems(cursor) -> list[CellProblem]:
@@ -993,10 +994,7 @@ def _complete(
     warnings: list[str],
     digest: str,
 ) -> None:
-    totals = {"success": 0, "failed": 0, "skipped": 0}
-    for per_status in counts.values():
-        for status, count in per_status.items():
-            totals[status] += count
+    totals = _status_totals(counts)
     execution.status = Execution.Status.COMPLETED
     execution.rows_total = rows_total
     execution.log_rows = sum(totals.values())
