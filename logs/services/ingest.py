@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from auditsite.db import cursor_copy
 from logs.models import Execution
 from logs.services import error_store
 from logs.services.integrity import LOG_COLUMNS, digest_copy, execution_digest
@@ -597,7 +598,8 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> _Sta
             row_cells = _row_cells(header.positions)
             malformed_cells = _EMPTY_CELL * len(header.positions)
             row_no = 0
-            with cursor.copy(
+            with cursor_copy(
+                cursor,
                 "COPY ingest_rows (row_no, line_no, field_count, row_kind, user_id, "
                 + ", ".join(value_columns)
                 + ") FROM STDIN"
@@ -863,7 +865,7 @@ def _overflow_fix(cursor, header: Header, *, users_repeat: bool) -> bool:
         "new_value bigint, status text, error_message text, PRIMARY KEY (row_no, idx)) "
         "ON COMMIT DROP"
     )
-    with cursor.copy("COPY ingest_fixes FROM STDIN") as copy:
+    with cursor_copy(cursor, "COPY ingest_fixes FROM STDIN") as copy:
         for fix in fixes:
             copy.write_row(fix)
     _analyze(cursor, "ingest_fixes")

@@ -6,6 +6,8 @@ import hashlib
 
 from django.db import connection, transaction
 
+from auditsite.db import cursor_copy
+
 # The digest of an execution: sha256 over its log rows in log_id order, each row as one line of
 # PostgreSQL's COPY text format (the LOG_COLUMNS in this order, tab-separated, \N for NULL,
 # backslash escapes, "\n" after every row), times in UTC ISO. Changing this invalidates stored
@@ -28,7 +30,7 @@ def digest_copy(cursor, query: str, params=None) -> str | None:
     cursor.execute(DIGEST_SETTINGS)
     digest = hashlib.sha256()
     previous, ascending = 0, True
-    with cursor.copy(f"COPY ({query}) TO STDOUT", params) as copy:
+    with cursor_copy(cursor, f"COPY ({query}) TO STDOUT", params) as copy:
         for block in copy:  # one row per block, as PostgreSQL sends them
             digest.update(block)
             if ascending:

@@ -454,3 +454,33 @@ def test_command_unexpected_error_exits_one(service_users, write, monkeypatch):
     assert execution.status == Execution.Status.FAILED
     assert "disk on fire" in execution.error_message
     assert not ProcessingLog.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "user_id,login_count,post_count\nU00001,3,4\nU00002,x,\n",
+        # U00001 twice near the maximum: the overflow replay COPYs its fixes too.
+        "user_id,login_count\nU00001,2147483000\nU00001,1000\n",
+    ],
+    ids=["plain", "overflow-replay"],
+)
+def test_import_runs_under_the_debug_cursor(service_users, ingest, content):
+    """With DEBUG's debug cursor on (local settings), an import completes and its COPY
+    statements are recorded in connection.queries."""
+    from django.db import connection
+
+    connection.force_debug_cursor = True
+    try:
+        connection.queries_log.clear()
+        result = ingest(content)
+        recorded = [query["sql"] for query in connection.queries]
+    finally:
+        connection.force_debug_cursor = False
+    execution = Execution.objects.get(name=result.execution_name)
+    assert execution.status == Execution.Status.COMPLETED
+    assert execution.digest
+    assert any(sql.startswith("COPY ingest_rows") for sql in recorded)
+    assert any(sql.startswith("COPY (") and "TO STDOUT" in sql for sql in recorded)
+    if "2147483000" in content:
+        assert any(sql.startswith("COPY ingest_fixes") for sql in recorded)

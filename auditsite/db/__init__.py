@@ -1,0 +1,26 @@
+"""Database helpers shared by the services: COPY through Django's cursor wrappers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.db.backends.utils import CursorDebugWrapper
+
+
+@contextlib.contextmanager
+def cursor_copy(cursor, statement: str, params: Sequence[Any] | None = None) -> Iterator[Any]:
+    """psycopg 3 ``COPY`` on a Django cursor, with parameters, under every setting.
+
+    Django's debug cursor (``DEBUG=True`` or ``connection.force_debug_cursor``) offers a
+    ``copy()`` without parameters; this goes to the psycopg cursor beneath and, when debugging,
+    records the statement and its whole duration in ``connection.queries`` like any other query.
+    """
+    raw = cursor.cursor
+    if isinstance(cursor, CursorDebugWrapper):
+        with cursor.debug_sql(statement, params), raw.copy(statement, params) as copy:
+            yield copy
+    else:
+        with raw.copy(statement, params) as copy:
+            yield copy
