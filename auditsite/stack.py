@@ -1,7 +1,9 @@
 """`make run`: prepare the database and start web + Celery worker + Celery beat together.
 
 Uses DATABASE_URL / CELERY_BROKER_URL when set; otherwise starts the embedded PostgreSQL and
-Redis under var/ and stops them again on Ctrl-C (SIGINT) or SIGTERM.
+Redis under var/ first, holds them while web, worker and beat run (each of which joins them), and
+lets go on Ctrl-C (SIGINT) or SIGTERM once its children have stopped: the servers stop with the
+last process that holds them.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ def main() -> int:
     embedded_postgres = not os.environ.get("DATABASE_URL")
     embedded_redis = not os.environ.get("CELERY_BROKER_URL")
     if embedded_postgres:
-        os.environ["DATABASE_URL"] = embedded.embedded_postgres_url()
+        embedded.postgres_ensure()
     if embedded_redis:
-        os.environ["CELERY_BROKER_URL"] = embedded.embedded_redis_url()
+        embedded.redis_ensure()
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
 
@@ -79,10 +81,7 @@ def main() -> int:
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 child.kill()
-        if embedded_redis:
-            embedded.stop_embedded_redis()
-        if embedded_postgres:
-            embedded.stop_embedded_postgres()
+        embedded.release()
     return 0
 
 

