@@ -24,8 +24,9 @@ $(STAMP): requirements.txt requirements-dev.txt | check-python
 run: $(STAMP)
 	$(BIN)/python -m auditsite.stack
 
-## test: set up and run the whole suite (DATABASE_URL, else the embedded PostgreSQL)
-test: $(STAMP)
+## test: set up and run the whole suite (DATABASE_URL / CELERY_BROKER_URL, else the embedded
+## PostgreSQL and Redis, started by the test run and stopped when it ends)
+test: $(STAMP) browsers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: the performance benchmarks of SPEC §9 (figures go to bench/results/)
@@ -42,9 +43,12 @@ format: $(STAMP)
 
 ## browsers: Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium),
 ## with a Japanese font so screenshots of Japanese pages are legible
+APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 browsers:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
-	@fc-list 2>/dev/null | grep -qi ipagothic || (apt-get update -qq && apt-get install -y -qq fonts-ipafont-gothic)
+	@command -v chromium >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium chromium-driver; } \
+	  || { echo "The browser tests need Debian's chromium: apt-get install chromium chromium-driver"; exit 1; }
+	@fc-list 2>/dev/null | grep -qi ipagothic || { $(APT_GET) update -qq && $(APT_GET) install -y -qq fonts-ipafont-gothic; } \
+	  || { echo "Screenshots of Japanese pages need a Japanese font: apt-get install fonts-ipafont-gothic"; exit 1; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
