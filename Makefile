@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint format browsers clean check-python
+.PHONY: run test bench lint format browsers clean clean-data check-python
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -49,6 +49,13 @@ browsers:
 	  || { echo "The browser tests need Debian's chromium: apt-get install chromium chromium-driver"; exit 1; }
 	@fc-list 2>/dev/null | grep -qi ipagothic || { $(APT_GET) update -qq && $(APT_GET) install -y -qq fonts-ipafont-gothic; } \
 	  || { echo "Screenshots of Japanese pages need a Japanese font: apt-get install fonts-ipafont-gothic"; exit 1; }
+
+## clean-data: start over: the embedded servers' data (var/) and stored files (media/) go
+clean-data:
+	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c "import sys; from auditsite import embedded; \
+	  sys.exit(embedded.postgres_running() or embedded.redis_running())"; then \
+	  echo "The embedded servers are running (make run?): stop them first."; exit 1; fi
+	rm -rf var media
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

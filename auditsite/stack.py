@@ -45,7 +45,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        _manage("migrate", "--noinput")
+        _manage("migrate", "--noinput", "--verbosity", "0")
+        print("database ready: migrations applied, partitions and roles in place", flush=True)  # noqa: T201
         _manage("seed_demo")
         celery = [sys.executable, "-m", "celery", "-A", "auditsite"]
         commands = {
