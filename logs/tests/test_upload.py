@@ -2,6 +2,8 @@
 
 import io
 import os
+import uuid
+from dataclasses import asdict, replace
 
 import pytest
 from django.core.files.storage import default_storage
@@ -9,7 +11,8 @@ from django.db import connection
 from django.urls import reverse
 
 from auditsite.celery import app as celery_app
-from logs.models import Execution, ProcessingLog
+from logs.models import Execution, ProcessingLog, UploadClaim
+from logs.services.uploads import upload_confirm, upload_remember
 from logs.tests.test_seed_sql import SEED_6_2
 from users.services import demo_users_seed
 
@@ -224,6 +227,37 @@ def test_cancel_deletes_the_stored_file(uploader, users, media):
     assert Execution.objects.count() == 0
     expired = uploader.get(reverse("admin:logs_execution_upload_preview", args=[token]))
     assert expired.status_code == 302 and expired["Location"] == UPLOAD
+
+
+def test_confirm_of_a_vanished_file_records_nothing(uploader, users, media):
+    """A stored file gone before confirm (removed from storage): a message, no Execution."""
+    response = _upload(uploader, "user_id,login_count\nU00001,1\n")
+    pending = uploader.get(response["Location"]).context["pending"]
+    default_storage.delete(pending.stored_name)
+    response = uploader.post(
+        reverse("admin:logs_execution_upload_confirm", args=[pending.token]),
+        {"confirm": "1"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == UPLOAD
+    assert "no longer waiting" in response.content.decode()
+    assert Execution.objects.count() == 0
+    assert not UploadClaim.objects.exists()
+
+
+def test_a_confirmed_upload_is_kept_when_the_session_evicts_it(uploader, users):
+    """Evicting an old pending upload from the session never deletes a confirmed one's file."""
+    response = _upload(uploader, "user_id,login_count\nU00001,1\n")
+    pending = uploader.get(response["Location"]).context["pending"]
+    upload_confirm(pending=pending, uploaded_by=None)
+    session = {"pending_uploads": {pending.token: asdict(pending)}}
+    for _ in range(10):
+        upload_remember(
+            session=session, pending=replace(pending, token=uuid.uuid4().hex, stored_name="")
+        )
+    assert pending.token not in session["pending_uploads"]
+    assert default_storage.exists(pending.stored_name)
+    assert UploadClaim.objects.get(token=pending.token).outcome == "confirmed"
 
 
 def test_another_session_cannot_confirm_an_upload(uploader, client_for, users):
