@@ -70,6 +70,12 @@ PHASE_LABELS = {
     "applying": gettext_lazy("applying to counters and logs"),
     "done": gettext_lazy("done"),
 }
+# The headline of a finished run, where the progress bar was.
+OUTCOME_LABELS = {
+    Execution.Status.COMPLETED: gettext_lazy("This run completed"),
+    Execution.Status.FAILED: gettext_lazy("This run failed"),
+    Execution.Status.REJECTED: gettext_lazy("This file was rejected"),
+}
 
 
 def _refusal(request: HttpRequest, *, allowed: bool, methods: tuple[str, ...]):
@@ -268,15 +274,17 @@ def type_count_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
 
 
 def execution_progress_data(execution: Execution) -> dict:
-    """The numbers the progress bar polls for (also rendered into the first page load)."""
+    """The numbers the progress bar polls for (also rendered into the first page load), and
+    once the run is finished its outcome: a headline and, for a failed or rejected run, why."""
     size = execution.size_bytes or 0
     done = execution.status in FINISHED_STATUSES
-    if done:
+    if execution.status == Execution.Status.COMPLETED:
         percent = 100
-    elif size:
+    elif size:  # a failed run shows how far it got, never a full bar
         percent = min(99, execution.progress_bytes * 100 // size)
     else:
         percent = 0
+    refused = execution.status in (Execution.Status.FAILED, Execution.Status.REJECTED)
     return {
         "status": execution.status,
         "status_label": str(execution.get_status_display()),
@@ -287,6 +295,9 @@ def execution_progress_data(execution: Execution) -> dict:
         "size": size,
         "percent": percent,
         "done": done,
+        "outcome": execution.status if done else "",
+        "outcome_label": str(OUTCOME_LABELS.get(execution.status, "")),
+        "reason": execution.error_message if refused else "",
     }
 
 

@@ -293,11 +293,101 @@ def test_progress_of_a_running_execution(uploader, users):
         "size": 1000,
         "percent": 25,
         "done": False,
+        "outcome": "",
+        "outcome_label": "",
+        "reason": "",
     }
     page = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk]))
     html = page.content.decode()
     assert 'id="execution-progress"' in html and 'data-done="false"' in html
     assert reverse("admin:logs_execution_progress", args=[execution.pk]) in html
+    assert "<progress" in html and 'id="execution-outcome"' not in html
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "headline", "help_text"),
+    [
+        (
+            "failed",
+            "OperationalError: server closed the connection unexpectedly",
+            "This run failed",
+            "Nothing of this run was applied",
+        ),
+        (
+            "rejected",
+            "the file has no user_id column",
+            "This file was rejected",
+            "The file was refused before anything was applied",
+        ),
+    ],
+)
+def test_failed_or_rejected_run_shows_its_reason_not_a_bar(
+    uploader, users, status, reason, headline, help_text
+):
+    """A failed or rejected run's page leads with its outcome and reason; no full bar."""
+    execution = Execution.objects.create(
+        name=f"user-log-{status}",
+        status=status,
+        error_message=reason,
+        size_bytes=1000,
+        progress_phase="applying",
+        progress_bytes=1000,
+    )
+    data = uploader.get(reverse("admin:logs_execution_progress", args=[execution.pk])).json()
+    assert data["done"] is True
+    assert (data["outcome"], data["outcome_label"], data["reason"]) == (status, headline, reason)
+    assert data["percent"] < 100
+    html = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk])).content
+    html = html.decode()
+    outcome = html[html.index('id="execution-outcome"') : html.index('id="execution-breakdown"')]
+    assert 'role="alert"' in outcome and headline in outcome and help_text in outcome
+    assert f'<p class="outcome-reason">{reason}</p>' in outcome
+    assert "<progress" not in html and "100%" not in html
+    assert "applying to counters and logs" not in html
+    # The outcome comes before the form's fields, where the page starts.
+    assert html.index('id="execution-outcome"') < html.index('class="form-row')
+
+
+def test_failed_run_without_a_reason_says_so(uploader, users):
+    """A failed run that recorded no message says that no reason was recorded."""
+    execution = Execution.objects.create(name="user-log-silent", status="failed")
+    html = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk]))
+    assert "No reason was recorded." in html.content.decode()
+
+
+def test_completed_run_shows_the_completed_outcome(uploader, users):
+    """A completed run's page says it completed, with its counts, instead of a bar."""
+    execution = Execution.objects.create(
+        name="user-log-done",
+        status="completed",
+        rows_total=4,
+        log_rows=8,
+        success_count=3,
+        failed_count=4,
+        skipped_count=1,
+    )
+    data = uploader.get(reverse("admin:logs_execution_progress", args=[execution.pk])).json()
+    assert (data["outcome"], data["outcome_label"], data["reason"]) == (
+        "completed",
+        "This run completed",
+        "",
+    )
+    html = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk]))
+    html = html.content.decode()
+    assert 'class="execution-outcome outcome-completed"' in html
+    assert "4 data rows, 8 log rows: 3 success, 4 failed, 1 skipped." in html
+    assert "<progress" not in html and 'role="alert"' not in html
+
+
+def test_outcome_in_japanese(client_for, users):
+    """The outcome headline and its explanation are translated (the UI's default language)."""
+    execution = Execution.objects.create(
+        name="user-log-ja", status="failed", error_message="worker lost"
+    )
+    html = client_for("uploader").get(reverse("admin:logs_execution_change", args=[execution.pk]))
+    html = html.content.decode()
+    assert "この実行は失敗しました" in html and "worker lost" in html
+    assert "この実行の内容は何も適用されていません" in html
 
 
 def test_execution_without_file_has_no_download(uploader, users):
