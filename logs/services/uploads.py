@@ -209,13 +209,13 @@ def upload_confirm(*, pending: PendingUpload, uploaded_by) -> Execution:
             )
         except IngestRejected as exc:  # recorded with the claim: a rejection must stay known
             rejection = exc
-            execution = exc.execution
+            claim.execution = exc.execution
         else:
             Execution.objects.filter(pk=execution.pk).update(size_bytes=size)
             # The worker must find the committed Execution; queued once claim and Execution
             # are committed together, so a pending Execution always has its run on the way.
             transaction.on_commit(lambda: execution_enqueue(execution_id=execution.pk))
-        claim.execution = execution
+            claim.execution = execution
         claim.save(update_fields=["execution"])
     if rejection is not None:
         raise rejection
