@@ -166,6 +166,48 @@ class Execution(models.Model):
         return self.name
 
 
+class UploadClaim(models.Model):
+    """The one decision taken on a previewed admin upload: confirmed (run) or cancelled.
+
+    Two requests of one session read the same pending upload; the primary key lets exactly one
+    of them decide, and the other reads what was decided. The claim is inserted in the same
+    transaction as the Execution it confirms, so a confirmed claim always names its Execution.
+    """
+
+    class Outcome(models.TextChoices):
+        CONFIRMED = "confirmed", _("confirmed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    token = models.CharField(_("token"), max_length=64, primary_key=True)
+    stored_name = models.CharField(_("stored file"), max_length=255, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices)
+    execution = models.ForeignKey(
+        Execution,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="upload_claims",
+        verbose_name=_("execution"),
+    )
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="upload_claims",
+        verbose_name=_("claimed by"),
+    )
+    claimed_at = models.DateTimeField(_("claimed at"), auto_now_add=True)
+
+    class Meta:
+        db_table = "upload_claims"
+        verbose_name = _("upload claim")
+        verbose_name_plural = _("upload claims")
+
+    def __str__(self) -> str:
+        return f"{self.token} {self.outcome}"
+
+
 class ProcessingError(models.Model):
     """A failed cell or a rejected file, kept ``ERROR_RETENTION_DAYS`` (the seed's DynamoDB)."""
 

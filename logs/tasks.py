@@ -69,5 +69,5 @@ def purge_errors() -> int:
 
 @shared_task
 def fail_stale_runs() -> int:
-    """Mark executions stuck in ``running`` as failed."""
+    """Mark executions stuck in ``pending`` or ``running`` as failed."""
     return executions_fail_stale().pk

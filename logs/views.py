@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy
 from auditsite.uploads import max_upload_bytes
 from logs.charts import stacked_bar_chart
 from logs.forms import UploadForm
-from logs.models import Execution
+from logs.models import Execution, UploadClaim
 from logs.paginators import CappedCountPaginator
 from logs.selectors import (
     daily_counts,
@@ -43,6 +43,9 @@ from logs.selectors import (
 )
 from logs.services.ingest import IngestRejected
 from logs.services.uploads import (
+    PendingUpload,
+    UploadAlreadyDecided,
+    UploadFileMissing,
     upload_confirm,
     upload_discard,
     upload_forget,
@@ -66,6 +69,12 @@ PHASE_LABELS = {
     "staging": gettext_lazy("reading rows"),
     "applying": gettext_lazy("applying to counters and logs"),
     "done": gettext_lazy("done"),
+}
+# The headline of a finished run, where the progress bar was.
+OUTCOME_LABELS = {
+    Execution.Status.COMPLETED: gettext_lazy("This run completed"),
+    Execution.Status.FAILED: gettext_lazy("This run failed"),
+    Execution.Status.REJECTED: gettext_lazy("This file was rejected"),
 }
 
 
@@ -198,20 +207,28 @@ def execution_upload_preview(
 def execution_upload_confirm(
     request: HttpRequest, model_admin: ModelAdmin, token: str
 ) -> HttpResponse:
-    """Run the previewed file in the background (or cancel it and delete the stored file)."""
+    """Run the previewed file in the background (or cancel it and delete the stored file).
+
+    Exactly one request decides a pending upload (the claim in the database); a second one of
+    the same session, e.g. a double click, is told what the first decided.
+    """
     pending, response = _pending_upload(request, token, methods=("POST",))
     if response:
         return response
-    if "cancel" in request.POST or pending.rejected:
-        upload_discard(pending=pending)
-        upload_forget(session=request.session, token=token)
-        messages.info(
-            request, _("The upload of %(file)s was cancelled.") % {"file": pending.file_name}
-        )
-        return redirect("admin:logs_execution_upload")
     upload_forget(session=request.session, token=token)
     try:
+        if "cancel" in request.POST or pending.rejected:
+            upload_discard(pending=pending, discarded_by=request.user)
+            messages.info(
+                request, _("The upload of %(file)s was cancelled.") % {"file": pending.file_name}
+            )
+            return redirect("admin:logs_execution_upload")
         execution = upload_confirm(pending=pending, uploaded_by=request.user)
+    except UploadAlreadyDecided as exc:
+        return _upload_decided(request, pending, exc.claim)
+    except UploadFileMissing:
+        messages.warning(request, _("That upload is no longer waiting: choose the file again."))
+        return redirect("admin:logs_execution_upload")
     except IngestRejected as exc:
         messages.error(request, _("The file was rejected: %(reason)s") % {"reason": exc})
         if exc.execution is not None:
@@ -223,6 +240,26 @@ def execution_upload_confirm(
         % {"name": execution.name},
     )
     return redirect("admin:logs_execution_change", execution.pk)
+
+
+def _upload_decided(
+    request: HttpRequest, pending: PendingUpload, claim: UploadClaim
+) -> HttpResponse:
+    """Where a request goes that came second: to what the first one decided."""
+    if claim.outcome == UploadClaim.Outcome.CANCELLED:
+        messages.info(
+            request, _("The upload of %(file)s was cancelled.") % {"file": pending.file_name}
+        )
+        return redirect("admin:logs_execution_upload")
+    if claim.execution is None:
+        messages.warning(request, _("That upload is no longer waiting: choose the file again."))
+        return redirect("admin:logs_execution_upload")
+    messages.info(
+        request,
+        _("The upload of %(file)s was already confirmed as execution %(name)s.")
+        % {"file": pending.file_name, "name": claim.execution.name},
+    )
+    return redirect("admin:logs_execution_change", claim.execution.pk)
 
 
 def type_count_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
@@ -237,15 +274,17 @@ def type_count_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
 
 
 def execution_progress_data(execution: Execution) -> dict:
-    """The numbers the progress bar polls for (also rendered into the first page load)."""
+    """The numbers the progress bar polls for (also rendered into the first page load), and
+    once the run is finished its outcome: a headline and, for a failed or rejected run, why."""
     size = execution.size_bytes or 0
     done = execution.status in FINISHED_STATUSES
-    if done:
+    if execution.status == Execution.Status.COMPLETED:
         percent = 100
-    elif size:
+    elif size:  # a failed run shows how far it got, never a full bar
         percent = min(99, execution.progress_bytes * 100 // size)
     else:
         percent = 0
+    refused = execution.status in (Execution.Status.FAILED, Execution.Status.REJECTED)
     return {
         "status": execution.status,
         "status_label": str(execution.get_status_display()),
@@ -256,6 +295,9 @@ def execution_progress_data(execution: Execution) -> dict:
         "size": size,
         "percent": percent,
         "done": done,
+        "outcome": execution.status if done else "",
+        "outcome_label": str(OUTCOME_LABELS.get(execution.status, "")),
+        "reason": execution.error_message if refused else "",
     }
 
 

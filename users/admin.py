@@ -1,4 +1,8 @@
-"""Admin configuration of service users and their statistics (superusers change them)."""
+"""Admin configuration of service users (superusers maintain them) and their statistics.
+
+Statistics are read-only here for everybody, superusers included: a counter changes only through
+an import or a correction, each of which writes its processing_logs rows (SPEC §6).
+"""
 
 from __future__ import annotations
 
@@ -22,10 +26,23 @@ def lookup_url(user_id: str) -> str:
     return f"{reverse('admin:users_serviceuser_lookup')}?{urlencode({'user_id': user_id})}"
 
 
-class UserStatisticsInline(admin.StackedInline):
+class StatisticsReadOnly:
+    """No add, change or delete of counters in the admin: they would bypass the trail."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class UserStatisticsInline(StatisticsReadOnly, admin.StackedInline):
     model = UserStatistics
     can_delete = False
-    readonly_fields = ("updated_at",)
+    fields = readonly_fields = ("login_count", "post_count", "updated_at")
 
 
 @admin.register(ServiceUser)
@@ -44,6 +61,14 @@ class ServiceUserAdmin(ImportExportMixin, AuditModelAdmin):
 
     def has_export_permission(self, request) -> bool:
         return self.has_change_permission(request)
+
+    def get_deleted_objects(self, objs, request):
+        # A user's statistics row goes with the user (its history stays in processing_logs):
+        # deleting a user is a change of the user master, which the read-only statistics admin
+        # would otherwise block by refusing to delete the row.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(UserStatistics._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
 
     def get_list_display(self, request):
         columns = super().get_list_display(request)
@@ -77,7 +102,7 @@ class ServiceUserAdmin(ImportExportMixin, AuditModelAdmin):
 
 
 @admin.register(UserStatistics)
-class UserStatisticsAdmin(AuditModelAdmin):
+class UserStatisticsAdmin(StatisticsReadOnly, AuditModelAdmin):
     list_display = ("user", "login_count", "post_count", "updated_at")
     search_fields = ("user__user_id",)
     list_select_related = ("user",)

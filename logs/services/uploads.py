@@ -2,6 +2,12 @@
 
 The flow is upload → preview → confirm. Between the two requests the pending upload lives in the
 uploader's session (its storage name and the dry run's numbers), so nobody else can confirm it.
+
+The session cannot decide alone: two requests of one session (a double click, or confirm and
+cancel at once) read the same pending upload. Each decision on it is therefore claimed in the
+database first (``UploadClaim``, one row per token): the first request inserts the claim, a
+concurrent one waits on that row until the first commits and then reads what was decided. A
+confirmed claim commits together with its pending Execution, whose run is queued after commit.
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from logs.models import Execution
-from logs.services.ingest import IngestResult, execution_create, ingest_preview
+from logs.models import Execution, UploadClaim
+from logs.services.ingest import IngestRejected, IngestResult, execution_create, ingest_preview
 from logs.tasks import execution_run_task
 
 logger = logging.getLogger(__name__)
@@ -44,6 +50,18 @@ class PendingUpload:
     @property
     def rejected(self) -> bool:
         return bool(self.preview.get("rejected"))
+
+
+class UploadAlreadyDecided(Exception):
+    """Another request confirmed or cancelled this pending upload first; ``claim`` says which."""
+
+    def __init__(self, claim: UploadClaim) -> None:
+        super().__init__(f"upload {claim.token} was already {claim.outcome}")
+        self.claim = claim
+
+
+class UploadFileMissing(Exception):
+    """The stored file of a pending upload is gone: there is nothing to run."""
 
 
 def _preview_data(result: IngestResult) -> dict:
@@ -106,7 +124,8 @@ def upload_remember(*, session, pending: PendingUpload) -> None:
     uploads[pending.token] = asdict(pending)
     while len(uploads) > _PENDING_KEPT:
         oldest = next(iter(uploads))
-        upload_discard(pending=PendingUpload(**uploads.pop(oldest)))
+        with contextlib.suppress(UploadAlreadyDecided):  # confirmed meanwhile: it stays
+            upload_discard(pending=PendingUpload(**uploads.pop(oldest)))
     session[_SESSION_KEY] = uploads
 
 
@@ -123,34 +142,83 @@ def upload_forget(*, session, token: str) -> None:
         session[_SESSION_KEY] = uploads
 
 
-def upload_discard(*, pending: PendingUpload) -> None:
-    """Delete the stored file of an upload that will not be run."""
+def _upload_claim(*, pending: PendingUpload, outcome: str, claimed_by=None) -> UploadClaim:
+    """Inside a transaction: take the one decision on ``pending`` for ``outcome``.
+
+    The claim's primary key is the token. A concurrent request inserting the same token waits on
+    the uncommitted row until its holder ends, then fails and reads the committed claim (read
+    committed: the next statement sees it); ``UploadAlreadyDecided`` carries it.
+    """
+    try:
+        with transaction.atomic():
+            return UploadClaim.objects.create(
+                token=pending.token,
+                stored_name=pending.stored_name,
+                outcome=outcome,
+                claimed_by=claimed_by,
+            )
+    except IntegrityError:
+        pass
+    raise UploadAlreadyDecided(
+        UploadClaim.objects.select_related("execution").get(token=pending.token)
+    )
+
+
+def upload_discard(*, pending: PendingUpload, discarded_by=None) -> None:
+    """Cancel an upload that will not be run and delete its stored file.
+
+    Raises ``UploadAlreadyDecided`` when another request confirmed (or cancelled) it first; a
+    confirmed upload keeps its file.
+    """
+    with transaction.atomic():
+        _upload_claim(
+            pending=pending, outcome=UploadClaim.Outcome.CANCELLED, claimed_by=discarded_by
+        )
+    # Deleted once the cancellation is recorded: a confirm arriving now finds the claim and stops.
     if pending.stored_name:
         default_storage.delete(pending.stored_name)
 
 
 def upload_confirm(*, pending: PendingUpload, uploaded_by) -> Execution:
-    """Create the pending Execution for the stored file and queue its run after commit.
+    """Claim the upload, create its pending Execution and queue its run after commit.
 
-    Raises ``IngestRejected`` (with the recorded rejected Execution) when the run is refused
-    before it starts, e.g. the execution name was taken since the preview.
+    Raises ``UploadAlreadyDecided`` when another request confirmed or cancelled it first,
+    ``UploadFileMissing`` when its stored file is gone (nothing is recorded then), and
+    ``IngestRejected`` (with the recorded rejected Execution) when the run is refused before it
+    starts, e.g. the execution name was taken since the preview.
     """
-    # Not wrapped in a transaction of ours: a rejection must stay recorded.
-    execution = execution_create(
-        file_name=pending.file_name,
-        source="admin upload",
-        stored_file=pending.stored_name,
-        uploaded_by=uploaded_by,
-        execution_name=pending.execution_name or None,
-        force=pending.force,
-    )
-    # The size is known now: the progress bar has its scale before the run starts (the engine
-    # records it again, inside its own transaction, when it finishes).
-    Execution.objects.filter(pk=execution.pk).update(
-        size_bytes=default_storage.size(pending.stored_name)
-    )
-    # The worker must find the committed Execution (immediate when no transaction is open).
-    transaction.on_commit(lambda: execution_enqueue(execution_id=execution.pk))
+    rejection: IngestRejected | None = None
+    with transaction.atomic():
+        claim = _upload_claim(
+            pending=pending, outcome=UploadClaim.Outcome.CONFIRMED, claimed_by=uploaded_by
+        )
+        if not pending.stored_name or not default_storage.exists(pending.stored_name):
+            msg = f"the stored file of upload {pending.token} is gone"
+            raise UploadFileMissing(msg)  # rolls the claim back: there is nothing to decide
+        # The size is known now: the progress bar has its scale before the run starts (the
+        # engine records it again, inside its own transaction, when it finishes).
+        size = default_storage.size(pending.stored_name)
+        try:
+            execution = execution_create(
+                file_name=pending.file_name,
+                source="admin upload",
+                stored_file=pending.stored_name,
+                uploaded_by=uploaded_by,
+                execution_name=pending.execution_name or None,
+                force=pending.force,
+            )
+        except IngestRejected as exc:  # recorded with the claim: a rejection must stay known
+            rejection = exc
+            claim.execution = exc.execution
+        else:
+            Execution.objects.filter(pk=execution.pk).update(size_bytes=size)
+            # The worker must find the committed Execution; queued once claim and Execution
+            # are committed together, so a pending Execution always has its run on the way.
+            transaction.on_commit(lambda: execution_enqueue(execution_id=execution.pk))
+            claim.execution = execution
+        claim.save(update_fields=["execution"])
+    if rejection is not None:
+        raise rejection
     return execution
 
 

@@ -176,3 +176,34 @@ def test_uploader_uploads_and_watches_then_auditor_exports(
     assert len(rows) - 1 == execution.failed_count
     assert {row[6] for row in rows[1:]} == {"failed"}
     context.close()
+
+
+def test_watched_run_that_fails_shows_its_reason_instead_of_the_bar(live_server, accounts, browser):
+    """The page following a run that ends failed replaces its bar with the outcome and reason."""
+    from django.utils import timezone
+
+    execution = Execution.objects.create(
+        name="user-log-20260302-090000",
+        status=Execution.Status.RUNNING,
+        started_at=timezone.now(),
+        size_bytes=1000,
+        progress_phase="applying",
+        progress_bytes=1000,
+    )
+    reason = "OperationalError: the database connection was lost"
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _log_in(page, live_server.url, "test-uploader", f"/admin/logs/execution/{execution.pk}/change/")
+    page.wait_for_selector("#execution-progress progress")
+    Execution.objects.filter(pk=execution.pk).update(
+        status=Execution.Status.FAILED, error_message=reason, finished_at=timezone.now()
+    )
+    page.wait_for_selector("#execution-outcome .outcome-reason", timeout=30_000)
+    page.wait_for_load_state()
+    outcome = page.inner_text("#execution-outcome")
+    assert "This run failed" in outcome and reason in outcome
+    assert page.locator("#execution-progress progress").count() == 0
+    assert page.get_attribute("#execution-progress", "data-done") == "true"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "7-failed-outcome.png", full_page=True)
+    context.close()

@@ -40,6 +40,8 @@ NONE: frozenset[str] = frozenset()
 # SPEC §6, area by area: what each role may do in the admin.
 RIGHTS = {
     "master": {"uploader": VIEW, "support": VIEW, "auditor": VIEW, "superuser": ALL},
+    # Counters change only through imports and corrections: read-only for superusers too.
+    "statistics": {"uploader": VIEW, "support": VIEW, "auditor": VIEW, "superuser": VIEW},
     "trail": {"uploader": VIEW, "support": VIEW, "auditor": VIEW, "superuser": VIEW},
     "schedules": {"uploader": VIEW, "support": NONE, "auditor": VIEW, "superuser": ALL},
 }
@@ -60,7 +62,7 @@ class Model:
 
 MODELS = (
     Model("users", "serviceuser", "master"),
-    Model("users", "userstatistics", "master"),
+    Model("users", "userstatistics", "statistics"),
     Model("logs", "processinglog", "trail"),
     Model("logs", "processinglogsummary", "trail"),
     Model("logs", "execution", "trail"),

@@ -2,6 +2,8 @@
 
 import io
 import os
+import uuid
+from dataclasses import asdict, replace
 
 import pytest
 from django.core.files.storage import default_storage
@@ -9,7 +11,8 @@ from django.db import connection
 from django.urls import reverse
 
 from auditsite.celery import app as celery_app
-from logs.models import Execution, ProcessingLog
+from logs.models import Execution, ProcessingLog, UploadClaim
+from logs.services.uploads import upload_confirm, upload_remember
 from logs.tests.test_seed_sql import SEED_6_2
 from users.services import demo_users_seed
 
@@ -226,6 +229,37 @@ def test_cancel_deletes_the_stored_file(uploader, users, media):
     assert expired.status_code == 302 and expired["Location"] == UPLOAD
 
 
+def test_confirm_of_a_vanished_file_records_nothing(uploader, users, media):
+    """A stored file gone before confirm (removed from storage): a message, no Execution."""
+    response = _upload(uploader, "user_id,login_count\nU00001,1\n")
+    pending = uploader.get(response["Location"]).context["pending"]
+    default_storage.delete(pending.stored_name)
+    response = uploader.post(
+        reverse("admin:logs_execution_upload_confirm", args=[pending.token]),
+        {"confirm": "1"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == UPLOAD
+    assert "no longer waiting" in response.content.decode()
+    assert Execution.objects.count() == 0
+    assert not UploadClaim.objects.exists()
+
+
+def test_a_confirmed_upload_is_kept_when_the_session_evicts_it(uploader, users):
+    """Evicting an old pending upload from the session never deletes a confirmed one's file."""
+    response = _upload(uploader, "user_id,login_count\nU00001,1\n")
+    pending = uploader.get(response["Location"]).context["pending"]
+    upload_confirm(pending=pending, uploaded_by=None)
+    session = {"pending_uploads": {pending.token: asdict(pending)}}
+    for _ in range(10):
+        upload_remember(
+            session=session, pending=replace(pending, token=uuid.uuid4().hex, stored_name="")
+        )
+    assert pending.token not in session["pending_uploads"]
+    assert default_storage.exists(pending.stored_name)
+    assert UploadClaim.objects.get(token=pending.token).outcome == "confirmed"
+
+
 def test_another_session_cannot_confirm_an_upload(uploader, client_for, users):
     """A pending upload belongs to the session that sent it."""
     response = _upload(uploader, "user_id,login_count\nU00001,1\n")
@@ -259,11 +293,101 @@ def test_progress_of_a_running_execution(uploader, users):
         "size": 1000,
         "percent": 25,
         "done": False,
+        "outcome": "",
+        "outcome_label": "",
+        "reason": "",
     }
     page = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk]))
     html = page.content.decode()
     assert 'id="execution-progress"' in html and 'data-done="false"' in html
     assert reverse("admin:logs_execution_progress", args=[execution.pk]) in html
+    assert "<progress" in html and 'id="execution-outcome"' not in html
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "headline", "help_text"),
+    [
+        (
+            "failed",
+            "OperationalError: server closed the connection unexpectedly",
+            "This run failed",
+            "Nothing of this run was applied",
+        ),
+        (
+            "rejected",
+            "the file has no user_id column",
+            "This file was rejected",
+            "The file was refused before anything was applied",
+        ),
+    ],
+)
+def test_failed_or_rejected_run_shows_its_reason_not_a_bar(
+    uploader, users, status, reason, headline, help_text
+):
+    """A failed or rejected run's page leads with its outcome and reason; no full bar."""
+    execution = Execution.objects.create(
+        name=f"user-log-{status}",
+        status=status,
+        error_message=reason,
+        size_bytes=1000,
+        progress_phase="applying",
+        progress_bytes=1000,
+    )
+    data = uploader.get(reverse("admin:logs_execution_progress", args=[execution.pk])).json()
+    assert data["done"] is True
+    assert (data["outcome"], data["outcome_label"], data["reason"]) == (status, headline, reason)
+    assert data["percent"] < 100
+    html = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk])).content
+    html = html.decode()
+    outcome = html[html.index('id="execution-outcome"') : html.index('id="execution-breakdown"')]
+    assert 'role="alert"' in outcome and headline in outcome and help_text in outcome
+    assert f'<p class="outcome-reason">{reason}</p>' in outcome
+    assert "<progress" not in html and "100%" not in html
+    assert "applying to counters and logs" not in html
+    # The outcome comes before the form's fields, where the page starts.
+    assert html.index('id="execution-outcome"') < html.index('class="form-row')
+
+
+def test_failed_run_without_a_reason_says_so(uploader, users):
+    """A failed run that recorded no message says that no reason was recorded."""
+    execution = Execution.objects.create(name="user-log-silent", status="failed")
+    html = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk]))
+    assert "No reason was recorded." in html.content.decode()
+
+
+def test_completed_run_shows_the_completed_outcome(uploader, users):
+    """A completed run's page says it completed, with its counts, instead of a bar."""
+    execution = Execution.objects.create(
+        name="user-log-done",
+        status="completed",
+        rows_total=4,
+        log_rows=8,
+        success_count=3,
+        failed_count=4,
+        skipped_count=1,
+    )
+    data = uploader.get(reverse("admin:logs_execution_progress", args=[execution.pk])).json()
+    assert (data["outcome"], data["outcome_label"], data["reason"]) == (
+        "completed",
+        "This run completed",
+        "",
+    )
+    html = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk]))
+    html = html.content.decode()
+    assert 'class="execution-outcome outcome-completed"' in html
+    assert "4 data rows, 8 log rows: 3 success, 4 failed, 1 skipped." in html
+    assert "<progress" not in html and 'role="alert"' not in html
+
+
+def test_outcome_in_japanese(client_for, users):
+    """The outcome headline and its explanation are translated (the UI's default language)."""
+    execution = Execution.objects.create(
+        name="user-log-ja", status="failed", error_message="worker lost"
+    )
+    html = client_for("uploader").get(reverse("admin:logs_execution_change", args=[execution.pk]))
+    html = html.content.decode()
+    assert "この実行は失敗しました" in html and "worker lost" in html
+    assert "この実行の内容は何も適用されていません" in html
 
 
 def test_execution_without_file_has_no_download(uploader, users):

@@ -3,7 +3,7 @@ from logs.services.errors import executions_fail_stale
 
 
 class Command(JobCommand):
-    help = "Mark executions still running after STALE_RUN_MINUTES as failed."
+    help = "Mark executions still pending or running after STALE_RUN_MINUTES as failed."
 
     def run_job(self, **options):
         return executions_fail_stale()

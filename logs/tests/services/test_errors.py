@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.db import connections, transaction
 
-from logs.models import Execution, JobRun, ProcessingError
+from logs.models import Execution, JobRun, ProcessingError, ProcessingLog
 from logs.services.errors import errors_purge, executions_fail_stale
 from logs.services.ingest import execution_run_lock_try
 from logs.tests.support import TOKYO
@@ -62,6 +62,40 @@ def test_stale_running_executions_marked_failed(settings):
     assert "120 minutes" in stale.error_message and "can be run again" in stale.error_message
     assert fresh.status == Execution.Status.RUNNING and fresh.error_message == ""
     assert done.status == Execution.Status.COMPLETED
+
+
+def test_stale_pending_executions_marked_failed(settings):
+    """Pending past STALE_RUN_MINUTES (its run never queued or never taken) → failed, saying so;
+    a pending one created recently is left to its worker."""
+    settings.STALE_RUN_MINUTES = 120
+    stale = _execution("user-log-20260310-060000", Execution.Status.PENDING, None)
+    fresh = _execution("user-log-20260310-113000", Execution.Status.PENDING, None)
+    Execution.objects.filter(pk=stale.pk).update(created_at=NOW - timedelta(minutes=121))
+    Execution.objects.filter(pk=fresh.pk).update(created_at=NOW - timedelta(minutes=5))
+    run = executions_fail_stale(now=NOW)
+    assert run.details["failed"] == 1
+    assert run.details["executions"] == [{"id": stale.pk, "name": stale.name}]
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stale.status == Execution.Status.FAILED and stale.finished_at == NOW
+    assert "still pending 120 minutes after it was created" in stale.error_message
+    assert "no worker started its run" in stale.error_message
+    assert "nothing was applied" in stale.error_message
+    assert fresh.status == Execution.Status.PENDING and fresh.error_message == ""
+
+
+def test_a_pending_run_failed_as_stale_is_not_run_later():
+    """A run's message arriving after the stale check failed it finds it not pending: no rows."""
+    from logs.tasks import execution_run_task
+
+    execution = _execution("user-log-20260310-050000", Execution.Status.PENDING, None)
+    Execution.objects.filter(pk=execution.pk).update(created_at=NOW - timedelta(days=1))
+    executions_fail_stale(now=NOW)
+    assert execution_run_task(execution.pk) == {
+        "execution": execution.pk,
+        "status": Execution.Status.FAILED,
+    }
+    assert not ProcessingLog.objects.filter(execution_name=execution.name).exists()
 
 
 @pytest.mark.django_db(transaction=True)
