@@ -77,11 +77,16 @@ def demo_accounts_seed() -> list[str]:
     return usernames
 
 
+def demo_user_ids(*, count: int) -> list[str]:
+    """The ids of the first ``count`` demo service users: U00001, U00002, …"""
+    return [f"U{number:05d}" for number in range(1, count + 1)]
+
+
 def demo_users_seed(*, count: int = 50) -> int:
     """Service users U00001… with zeroed statistics; existing ones are left as they are."""
     from users.models import ServiceUser, UserStatistics
 
-    ids = [f"U{number:05d}" for number in range(1, count + 1)]
+    ids = demo_user_ids(count=count)
     with transaction.atomic():
         ServiceUser.objects.bulk_create(
             [ServiceUser(user_id=user_id, display_name=f"Demo user {user_id}") for user_id in ids],
