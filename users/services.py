@@ -55,9 +55,12 @@ DEMO_ACCOUNTS = {"admin": None, "uploader": "uploader", "support": "support", "a
 def demo_accounts_seed() -> list[str]:
     """One staff account per role (and a superuser ``admin``), all with ``DEMO_PASSWORD``."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
 
     user_model = get_user_model()
     roles_setup()
+    # Hashed once for all of them: each hash is meant to be slow, and make run waits for it.
+    password = make_password(DEMO_PASSWORD)
     usernames = []
     with transaction.atomic():
         for username, role in DEMO_ACCOUNTS.items():
@@ -66,7 +69,7 @@ def demo_accounts_seed() -> list[str]:
             )
             account.is_staff = True
             account.is_superuser = role is None
-            account.set_password(DEMO_PASSWORD)
+            account.password = password
             account.save()
             if role:
                 account.groups.set([Group.objects.get(name=role)])
@@ -74,11 +77,16 @@ def demo_accounts_seed() -> list[str]:
     return usernames
 
 
+def demo_user_ids(*, count: int) -> list[str]:
+    """The ids of the first ``count`` demo service users: U00001, U00002, …"""
+    return [f"U{number:05d}" for number in range(1, count + 1)]
+
+
 def demo_users_seed(*, count: int = 50) -> int:
     """Service users U00001… with zeroed statistics; existing ones are left as they are."""
     from users.models import ServiceUser, UserStatistics
 
-    ids = [f"U{number:05d}" for number in range(1, count + 1)]
+    ids = demo_user_ids(count=count)
     with transaction.atomic():
         ServiceUser.objects.bulk_create(
             [ServiceUser(user_id=user_id, display_name=f"Demo user {user_id}") for user_id in ids],
