@@ -134,7 +134,9 @@ MAX_UPLOAD_MB = env.int("MAX_UPLOAD_MB", default=200)  # largest CSV accepted, f
 PARTITION_MONTHS_AHEAD = env.int(
     "PARTITION_MONTHS_AHEAD", default=3
 )  # monthly partitions kept ready
-STALE_RUN_MINUTES = env.int("STALE_RUN_MINUTES", default=120)  # a `running` import older is failed
+STALE_RUN_MINUTES = env.int(
+    "STALE_RUN_MINUTES", default=120
+)  # a `pending` or `running` import older is failed
 ARCHIVE_S3_BUCKET = env("ARCHIVE_S3_BUCKET", default="")  # empty: expired months are not archived
 ARCHIVE_S3_PREFIX = env("ARCHIVE_S3_PREFIX", default="processing_logs/")  # key prefix of archives
 ERROR_STORE = env("ERROR_STORE", default="db")  # where failed cells go: "db" or "dynamodb"
