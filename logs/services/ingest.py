@@ -602,7 +602,7 @@ def _stage(cursor, path: Path, encoding: str, progress: Progress | None) -> _Sta
                 cursor,
                 "COPY ingest_rows (row_no, line_no, field_count, row_kind, user_id, "
                 + ", ".join(value_columns)
-                + ") FROM STDIN"
+                + ") FROM STDIN",
             ) as copy:
                 write = copy.write_row
                 for fields in reader:
