@@ -10,6 +10,18 @@ from pathlib import Path
 
 ROLES = ("uploader", "support", "auditor", "superuser")
 STAFF_PASSWORD = "staff-test-password"  # noqa: S105 - test accounts only
+# Browser tests drive Debian's Chromium (`make browsers`); Playwright's own download is not used.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def accounts_create() -> dict:

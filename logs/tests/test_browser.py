@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connections
 
 from auditsite.celery import app as celery_app
-from auditsite.testing import STAFF_PASSWORD
+from auditsite.testing import CHROMIUM, CHROMIUM_ARGS, STAFF_PASSWORD
 from logs.models import Execution
 from logs.tests.support import celery_worker
 from users.services import demo_users_seed
@@ -29,17 +29,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 BASE_DIR = Path(settings.BASE_DIR)
 ARTIFACTS = BASE_DIR / "test-artifacts" / "browser"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ROWS = 40_000  # enough for the engine to report progress while staging
 
 
