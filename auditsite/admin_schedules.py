@@ -8,6 +8,14 @@ The package's enable/disable/toggle/run actions declare no permission, so anybod
 from __future__ import annotations
 
 from django.contrib import admin
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
 
 from auditsite.admin_base import StrictActionsMixin
 
@@ -25,16 +33,40 @@ class ChangePermissionActionsMixin:
         return actions
 
 
-def register() -> None:
-    """Re-register every django-celery-beat admin with our guards (after autodiscovery)."""
-    for model, model_admin in list(admin.site._registry.items()):
-        if model._meta.app_label != "django_celery_beat":
-            continue
-        base = type(model_admin)
-        guarded = type(
-            f"Guarded{base.__name__}",
-            (StrictActionsMixin, ChangePermissionActionsMixin, base),
-            {"__module__": __name__},
-        )
-        admin.site.unregister(model)
-        admin.site.register(model, guarded)
+class PeriodicTaskAdmin(
+    StrictActionsMixin, ChangePermissionActionsMixin, beat_admin.PeriodicTaskAdmin
+):
+    """Periodic tasks: running or switching them needs the change permission."""
+
+
+class ClockedScheduleAdmin(StrictActionsMixin, beat_admin.ClockedScheduleAdmin):
+    """Clocked schedules, with explicit refusals."""
+
+
+class CrontabScheduleAdmin(StrictActionsMixin, beat_admin.CrontabScheduleAdmin):
+    """Crontab schedules, with explicit refusals."""
+
+
+class SolarScheduleAdmin(StrictActionsMixin, beat_admin.SolarScheduleAdmin):
+    """Solar schedules, with explicit refusals."""
+
+
+class IntervalScheduleAdmin(StrictActionsMixin, beat_admin.IntervalScheduleAdmin):
+    """Interval schedules, with explicit refusals."""
+
+
+GUARDED = {
+    PeriodicTask: PeriodicTaskAdmin,
+    ClockedSchedule: ClockedScheduleAdmin,
+    CrontabSchedule: CrontabScheduleAdmin,
+    SolarSchedule: SolarScheduleAdmin,
+    IntervalSchedule: IntervalScheduleAdmin,
+}
+
+
+def register(site: admin.AdminSite) -> None:
+    """Put the guarded admins in place of the package's own (after autodiscovery)."""
+    for model, model_admin in GUARDED.items():
+        if site.is_registered(model):
+            site.unregister(model)
+        site.register(model, model_admin)

@@ -8,6 +8,8 @@ class AuditAdminConfig(AdminConfig):
 
     def ready(self) -> None:
         super().ready()  # autodiscovers every app's admin module
+        from django.contrib import admin
+
         from auditsite import admin_schedules
 
-        admin_schedules.register()
+        admin_schedules.register(admin.site)
