@@ -26,6 +26,7 @@ from logs.admin_filters import (
 from logs.models import Execution, JobRun, ProcessingError, ProcessingLog, ProcessingLogSummary
 from logs.paginators import CappedCountPaginator
 from logs.resources import ProcessingLogResource
+from logs.templatetags.trail import trail_message
 
 
 class ReadOnlyAdmin(AuditModelAdmin):
@@ -39,6 +40,12 @@ class ReadOnlyAdmin(AuditModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.display(description=_("error message"))
+def error_message_shown(obj) -> str:
+    """The stored cell message in the reader's language, the stored text as its title."""
+    return trail_message(obj.error_message)
 
 
 @admin.register(ProcessingLog)
@@ -55,7 +62,7 @@ class ProcessingLogAdmin(ExportMixin, ReadOnlyAdmin):
         "old_value",
         "new_value",
         "status",
-        "error_message",
+        error_message_shown,
     )
     list_filter = (
         ("processed_at", ProcessedAtRangeFilter),
@@ -266,7 +273,7 @@ class ProcessingErrorAdmin(ReadOnlyAdmin):
         "row_number",
         "user_id",
         "processing_type",
-        "error_message",
+        error_message_shown,
         "expires_at",
     )
     list_filter = ("kind",)

@@ -159,3 +159,31 @@ def test_lookup_without_an_id_shows_the_form(client_for, accounts):
     assert response.status_code == 200
     assert "history" not in response.context
     assert 'name="user_id"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "language, shown",
+    [("ja", "users テーブルにユーザーがありません"), ("en", "User not found in users table")],
+)
+def test_lookup_shows_cell_messages_in_the_readers_language(client_for, make_logs, language, shown):
+    """A stored (English) cell message reads in the reader's language; the stored text stays
+    on the page as the message's title."""
+    make_logs(
+        [
+            {
+                "user_id": "U99999",
+                "status": "failed",
+                "error_message": "User not found in users table",
+            }
+        ]
+    )
+    client = client_for("support")
+    response = client.get(
+        reverse("admin:users_serviceuser_lookup"),
+        {"user_id": "U99999"},
+        headers={"accept-language": language},
+    )
+    html = response.content.decode()
+    assert shown in html
+    if language == "ja":
+        assert 'title="User not found in users table"' in html
