@@ -112,6 +112,15 @@ class Execution(models.Model):
 
     ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING, Status.COMPLETED)
 
+    class Phase(models.TextChoices):
+        """How far a run has got (``progress_phase``), in the words of the person watching."""
+
+        WAITING = "", _("waiting for a worker")
+        READING = "reading", _("reading the file")
+        STAGING = "staging", _("reading rows")
+        APPLYING = "applying", _("applying to counters and logs")
+        DONE = "done", _("done")
+
     name = models.CharField(_("execution name"), max_length=80)
     source = models.CharField(_("source"), max_length=1024, blank=True)
     file_name = models.CharField(_("file name"), max_length=255, blank=True)

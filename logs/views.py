@@ -62,14 +62,6 @@ FINISHED_STATUSES = (
     Execution.Status.REJECTED,
     Execution.Status.FAILED,
 )
-# Progress phases written by the ingestion engine, in the words of the person watching.
-PHASE_LABELS = {
-    "": gettext_lazy("waiting for a worker"),
-    "reading": gettext_lazy("reading the file"),
-    "staging": gettext_lazy("reading rows"),
-    "applying": gettext_lazy("applying to counters and logs"),
-    "done": gettext_lazy("done"),
-}
 # The headline of a finished run, where the progress bar was.
 OUTCOME_LABELS = {
     Execution.Status.COMPLETED: gettext_lazy("This run completed"),
@@ -273,6 +265,13 @@ def type_count_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
 # --- one execution -------------------------------------------------------------------------
 
 
+def _phase_label(phase: str) -> str:
+    try:
+        return str(Execution.Phase(phase).label)
+    except ValueError:  # a phase this version does not know
+        return phase
+
+
 def execution_progress_data(execution: Execution) -> dict:
     """The numbers the progress bar polls for (also rendered into the first page load), and
     once the run is finished its outcome: a headline and, for a failed or rejected run, why."""
@@ -289,7 +288,7 @@ def execution_progress_data(execution: Execution) -> dict:
         "status": execution.status,
         "status_label": str(execution.get_status_display()),
         "phase": execution.progress_phase,
-        "phase_label": str(PHASE_LABELS.get(execution.progress_phase, execution.progress_phase)),
+        "phase_label": _phase_label(execution.progress_phase),
         "rows": execution.progress_rows,
         "bytes": execution.progress_bytes,
         "size": size,

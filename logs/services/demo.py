@@ -30,7 +30,8 @@ from django.utils import timezone
 
 from auditsite.db import cursor_copy
 from logs.models import Execution, JobRun, ProcessingError, ProcessingLog
-from logs.services.errors import errors_purge, executions_fail_stale
+from logs.services.errors import errors_purge
+from logs.services.executions import executions_fail_stale
 from logs.services.ingest import execution_create, execution_run
 from logs.services.integrity import execution_digest
 from logs.services.partitions import Month, business_tz, partition_create, partitions_maintain

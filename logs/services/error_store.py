@@ -57,25 +57,26 @@ def _dynamodb_item(
     return item
 
 
-def errors_record_staged_cells(*, execution: Execution) -> int:
+def errors_record_staged_cells(*, execution: Execution, failed_cells: str) -> int:
     """Store the failed cells of the import being applied (database store, same transaction).
 
-    Reads the ``ingest_failed`` staging table of the current transaction; with the DynamoDB store
-    nothing is written here (see ``errors_export_cells``, called after commit).
+    ``failed_cells`` is the engine's query of them (``ingest.apply.failed_cells_sql``: row_no,
+    line_no, idx, user_id, raw_user_id, processing_type, raw, error_message); with the DynamoDB
+    store nothing is written here (see ``errors_export_cells``, called after commit).
     """
     if _uses_dynamodb():
         return 0
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             INSERT INTO processing_errors (execution_id, execution_name, kind, row_number, user_id,
                                            processing_type, raw_value, error_message, created_at,
                                            expires_at)
             SELECT %(id)s, %(name)s, 'cell', line_no, left(coalesce(user_id, raw_user_id), 64),
                    processing_type, left(raw, 1000), error_message, now(),
                    now() + make_interval(days => %(days)s)
-            FROM ingest_failed ORDER BY row_no, idx
-            """,
+            FROM ({failed_cells}) failed ORDER BY row_no, idx
+            """,  # noqa: S608 - the engine's own query, no outside input
             {"id": execution.pk, "name": execution.name, "days": settings.ERROR_RETENTION_DAYS},
         )
         return cursor.rowcount

@@ -24,9 +24,9 @@ from pathlib import Path
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from logs.models import Execution, UploadClaim
+from logs.services.executions import FailReason, error_text, execution_fail
 from logs.services.ingest import IngestRejected, IngestResult, execution_create, ingest_preview
 from logs.tasks import execution_run_task
 
@@ -232,10 +232,11 @@ def execution_enqueue(*, execution_id: int) -> bool:
         execution_run_task.delay(execution_id)
     except Exception as exc:  # noqa: BLE001 - any broker error: record it, do not lose it
         logger.exception("could not queue execution %s", execution_id)
-        Execution.objects.filter(pk=execution_id, status=Execution.Status.PENDING).update(
-            status=Execution.Status.FAILED,
-            error_message=f"the run could not be queued: {type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
+        execution_fail(
+            execution_id=execution_id,
+            reason=FailReason.NOT_QUEUED,
+            from_statuses=(Execution.Status.PENDING,),
+            error=error_text(exc),
         )
         return False
     return True

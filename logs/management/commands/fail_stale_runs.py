@@ -1,5 +1,5 @@
 from logs.management.jobs import JobCommand
-from logs.services.errors import executions_fail_stale
+from logs.services.executions import executions_fail_stale
 
 
 class Command(JobCommand):

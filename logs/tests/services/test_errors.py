@@ -7,7 +7,8 @@ import pytest
 from django.db import connections, transaction
 
 from logs.models import Execution, JobRun, ProcessingError, ProcessingLog
-from logs.services.errors import errors_purge, executions_fail_stale
+from logs.services.errors import errors_purge
+from logs.services.executions import executions_fail_stale
 from logs.services.ingest import execution_run_lock_try
 from logs.tests.support import TOKYO
 

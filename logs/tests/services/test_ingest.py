@@ -441,12 +441,12 @@ def test_command_unexpected_error_exits_one(service_users, write, monkeypatch):
     """An unexpected failure marks the Execution failed and exits 1 (CommandError)."""
     from django.core.management.base import CommandError
 
-    from logs.services import ingest as ingest_module
+    from logs.services.ingest import run as ingest_run
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(ingest_module, "_apply", explode)
+    monkeypatch.setattr(ingest_run, "apply", explode)
     path = write("user_id,login_count\nU00001,1\n")
     with pytest.raises(CommandError, match="disk on fire"):
         call_command("import_activity", str(path))

@@ -25,12 +25,12 @@ from django.db import connection, connections
 
 from logs.models import Execution, ProcessingError, ProcessingLog
 from logs.services import error_store
-from logs.services import ingest as ingest_module
 from logs.services.ingest import (
     execution_create,
     execution_fail_if_abandoned,
     execution_run,
 )
+from logs.services.ingest import run as ingest_run
 from logs.services.integrity import execution_digest
 from logs.tests.support import database_url_for_processes
 from users.models import ServiceUser, UserStatistics
@@ -281,9 +281,9 @@ CRASH_FILE = (
     "user_id,login_count,post_count\nU00001,2,1\nU00099,3,4\nU99999,1,1\nU00002,abc,2\nU00001,1,1\n"
 )
 CRASH_POINTS = {
-    "after-apply": (ingest_module, "_apply"),
+    "after-apply": (ingest_run, "apply"),
     "after-recording-failed-cells": (error_store, "errors_record_staged_cells"),
-    "after-completing": (ingest_module, "_complete"),
+    "after-completing": (ingest_run, "execution_complete"),
 }
 
 

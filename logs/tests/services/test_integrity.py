@@ -87,16 +87,16 @@ def test_rows_out_of_log_id_order_give_no_digest(imported):
 def test_import_reads_rows_back_when_they_stream_out_of_order(service_users, tmp_path, monkeypatch):
     """Should the inserted rows ever stream back out of log_id order, the import takes its
     digest from the rows read back in order; it is the digest verify_logs computes."""
-    from logs.services import ingest as ingest_module
+    from logs.services.ingest import apply as ingest_apply
 
-    real = ingest_module.digest_copy
+    real = ingest_apply.digest_copy
     calls = []
 
     def out_of_order(cursor, query, params=None):
         calls.append(real(cursor, query, params))
         return None
 
-    monkeypatch.setattr(ingest_module, "digest_copy", out_of_order)
+    monkeypatch.setattr(ingest_apply, "digest_copy", out_of_order)
     path = tmp_path / "f.csv"
     path.write_text("user_id,login_count,post_count\nU00001,2,1\nU00002,1,0\n")
     result = execution_run(execution=execution_create(file_name=path.name, source=str(path)))

@@ -1,0 +1,68 @@
+"""Execution names (SPEC §4): given, taken from the file name, or generated from the time."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.utils import timezone
+
+from logs.models import Execution
+
+MAX_NAME_LENGTH = 80  # executions.name and processing_logs.execution_name
+_GENERATED_NAME_RE = re.compile(r"^user-log-\d{8}-\d{6}$")
+
+
+def name_in_use(name: str) -> Execution | None:
+    """The latest Execution holding ``name`` (pending, running or completed), if any."""
+    return (
+        Execution.objects.filter(name=name, status__in=Execution.ACTIVE_STATUSES)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def explicit_name_problem(name: str) -> str | None:
+    """Why an explicitly given execution name cannot be used, or None."""
+    if not name.strip():
+        return "the execution name is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"the execution name is longer than {MAX_NAME_LENGTH} characters"
+    holder = name_in_use(name)
+    if holder is None:
+        return None
+    if holder.status == Execution.Status.COMPLETED:
+        return f"execution name {name!r} is already used by a completed run"
+    return f"execution name {name!r} is in use by a run that is {holder.status}"
+
+
+def _generated_name_base(file_name: str) -> str:
+    stem = Path(file_name).stem
+    if _GENERATED_NAME_RE.match(stem):
+        return stem
+    return "user-log-" + timezone.localtime().strftime("%Y%m%d-%H%M%S")
+
+
+def generated_name_candidates(file_name: str) -> Iterator[str]:
+    """The file's stem when it is ``user-log-YYYYMMDD-HHMMSS``, else the business time now;
+    then the same with ``-2``, ``-3``, …"""
+    base = _generated_name_base(file_name)
+    yield base
+    suffix = 2
+    while True:
+        yield f"{base}-{suffix}"
+        suffix += 1
+
+
+def free_generated_name(file_name: str) -> str:
+    """The first generated name no Execution holds now."""
+    for candidate in generated_name_candidates(file_name):
+        if name_in_use(candidate) is None:
+            return candidate
+    raise AssertionError  # unreachable: the candidates never end
+
+
+def source_file_name(source: str) -> str:
+    """The file name part of a path or ``s3://bucket/key``."""
+    return Path(source.removeprefix("s3://")).name

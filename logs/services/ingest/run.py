@@ -1,0 +1,331 @@
+"""A run of one file: create its Execution, run it in one transaction (or dry-run it), and the
+recovery of a run whose message was delivered again."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+
+from logs.models import Execution
+from logs.services import error_store
+from logs.services.executions import (
+    FailReason,
+    Phase,
+    ProgressPublisher,
+    error_text,
+    execution_claim,
+    execution_complete,
+    execution_fail,
+    execution_fail_if_abandoned,
+    execution_reject,
+    run_lock_hold,
+)
+from logs.services.ingest.apply import (
+    CellProblem,
+    apply,
+    counts_read,
+    failed_cells_sql,
+    preview,
+    problems_read,
+    status_totals,
+)
+from logs.services.ingest.naming import (
+    MAX_NAME_LENGTH,
+    explicit_name_problem,
+    free_generated_name,
+)
+from logs.services.ingest.overflow import overflow_fix
+from logs.services.ingest.staging import (
+    DROP_STAGING,
+    Progress,
+    stage,
+    users_lock,
+    work_tables_create,
+)
+from logs.services.sources import FileFacts, SourceError, inspect_file, local_copy, stored_copy
+
+logger = logging.getLogger(__name__)
+
+
+class ExecutionNotPending(Exception):
+    """execution_run was asked to run an Execution that is not pending (any more)."""
+
+
+class IngestRejected(Exception):
+    """A file-level rejection (SPEC §4); the message is meant for the person who sent the file."""
+
+    def __init__(self, message: str, execution: Execution | None = None) -> None:
+        super().__init__(message)
+        self.execution = execution
+
+
+@dataclass
+class IngestResult:
+    execution: Execution | None  # None for a dry run
+    execution_name: str
+    dry_run: bool
+    rejected: bool = False
+    message: str = ""
+    rows_total: int = 0
+    log_rows: int = 0
+    success_count: int = 0
+    failed_count: int = 0
+    skipped_count: int = 0
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[CellProblem] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_total / self.elapsed_seconds if self.elapsed_seconds else 0.0
+
+
+def execution_create(
+    *,
+    file_name: str,
+    source: str = "",
+    stored_file: str | None = None,
+    path: Path | None = None,
+    uploaded_by=None,
+    execution_name: str | None = None,
+    force: bool = False,
+) -> Execution:
+    """A pending Execution for one file, ready for ``execution_run``.
+
+    An explicit name that is too long or already used is a rejection known before running:
+    the rejected Execution is recorded and ``IngestRejected`` raised.
+    """
+    fields = {
+        "file_name": file_name,
+        "source": source or (str(path) if path else stored_file or ""),
+        "uploaded_by": uploaded_by,
+        "force": force,
+    }
+    if stored_file:
+        fields["file"] = stored_file
+    if execution_name is not None:
+        problem = explicit_name_problem(execution_name)
+        if problem is None:
+            try:
+                with transaction.atomic():
+                    return Execution.objects.create(name=execution_name, **fields)
+            except IntegrityError:  # taken between the check and the insert
+                problem = f"execution name {execution_name!r} is in use by another run"
+        rejected = Execution.objects.create(
+            name=execution_name[:MAX_NAME_LENGTH], status=Execution.Status.REJECTED, **fields
+        )
+        execution_reject(execution=rejected, message=problem)
+        raise IngestRejected(problem, rejected)
+    while True:
+        name = free_generated_name(file_name)
+        try:
+            with transaction.atomic():
+                return Execution.objects.create(name=name, **fields)
+        except IntegrityError:  # another run took it meanwhile: take the next suffix
+            continue
+
+
+def execution_run(*, execution: Execution, progress: Progress | None = None) -> IngestResult:
+    """Run a pending Execution in one transaction; a file-level rejection is recorded and
+    returned (``rejected=True``), any other failure marks the Execution failed and re-raises."""
+    started = time.monotonic()
+    if not execution_claim(execution=execution):  # run already, or by another worker
+        msg = f"execution {execution.name!r} is {execution.status}, not pending"
+        raise ExecutionNotPending(msg)
+    publisher = ProgressPublisher(execution, progress)
+    try:
+        opener = (
+            stored_copy(execution.file.name) if execution.file else local_copy(execution.source)
+        )
+        with transaction.atomic():
+            run_lock_hold(execution=execution)  # from here on, the run is visibly alive
+            if not Execution.objects.filter(
+                pk=execution.pk, status=Execution.Status.RUNNING
+            ).exists():  # declared abandoned while starting: leave it failed
+                msg = f"execution {execution.name!r} was marked failed before it started"
+                raise ExecutionNotPending(msg)
+            with opener as path:
+                facts = inspect_file(path)
+                execution.size_bytes, execution.sha256 = facts.size, facts.sha256
+                tally = _ingest(path, facts, execution=execution, progress=publisher)
+    except SourceError as exc:
+        execution_reject(execution=execution, message=str(exc))
+        return IngestResult(
+            execution=execution,
+            execution_name=execution.name,
+            dry_run=False,
+            rejected=True,
+            message=str(exc),
+            elapsed_seconds=time.monotonic() - started,
+        )
+    except ExecutionNotPending:
+        raise
+    except BaseException as exc:
+        execution_fail(execution_id=execution.pk, reason=FailReason.CRASHED, error=error_text(exc))
+        raise
+    finally:
+        publisher.close()
+    execution.refresh_from_db()
+    try:
+        error_store.errors_export_cells(execution=execution)
+    except Exception as exc:  # noqa: BLE001 - the import is committed; its log keeps the cells
+        logger.exception("copying failed cells of %s to the error store failed", execution.name)
+        execution.warnings = [
+            *execution.warnings,
+            f"failed cells could not be copied to the error store ({exc}); "
+            "they remain in the processing logs",
+        ]
+        execution.save(update_fields=["warnings"])
+    return tally.result(execution=execution, dry_run=False, started=started)
+
+
+def execution_run_queued(*, execution_id: int) -> tuple[Execution, IngestResult | None]:
+    """Run an Execution whose message a worker received; the result when this call ran it.
+
+    A redelivered message of a run whose worker died fails that run; a run that is not pending
+    (finished, or being run by another worker) is left as it is.
+    """
+    execution = Execution.objects.get(pk=execution_id)
+    if execution.status == Execution.Status.RUNNING:
+        # Redelivered after the worker running it died: its transaction was rolled back.
+        execution_fail_if_abandoned(execution=execution)
+        execution.refresh_from_db()
+    result = None
+    if execution.status == Execution.Status.PENDING:
+        try:
+            result = execution_run(execution=execution)
+        except ExecutionNotPending:  # the same message delivered twice: another worker has it
+            pass
+        execution.refresh_from_db()
+    return execution, result
+
+
+def ingest_preview(
+    *, path: Path, file_name: str, execution_name: str | None = None, force: bool = False
+) -> IngestResult:
+    """Dry run: exactly the counts and problems a real run would have now; writes nothing."""
+    started = time.monotonic()
+    if execution_name is not None:
+        name = execution_name
+        problem = explicit_name_problem(execution_name)
+    else:
+        name, problem = free_generated_name(file_name), None
+    try:
+        if problem:
+            raise SourceError(problem)
+        facts = inspect_file(path)
+        with transaction.atomic():
+            tally = _ingest(path, facts, execution=None, execution_name=name, force=force)
+            transaction.set_rollback(True)
+    except SourceError as exc:
+        return IngestResult(
+            execution=None,
+            execution_name=name,
+            dry_run=True,
+            rejected=True,
+            message=str(exc),
+            elapsed_seconds=time.monotonic() - started,
+        )
+    return tally.result(execution=None, dry_run=True, started=started)
+
+
+@dataclass
+class _Tally:
+    execution_name: str
+    rows_total: int
+    counts: dict[str, dict[str, int]]
+    warnings: list[str]
+    problems: list[CellProblem]
+
+    def result(self, *, execution: Execution | None, dry_run: bool, started: float):
+        by_status = status_totals(self.counts)
+        return IngestResult(
+            execution=execution,
+            execution_name=self.execution_name,
+            dry_run=dry_run,
+            rows_total=self.rows_total,
+            log_rows=sum(by_status.values()),
+            success_count=by_status["success"],
+            failed_count=by_status["failed"],
+            skipped_count=by_status["skipped"],
+            counts=self.counts,
+            warnings=self.warnings,
+            problems=self.problems,
+            elapsed_seconds=time.monotonic() - started,
+        )
+
+
+def _duplicate_of(sha256: str, execution: Execution | None) -> Execution | None:
+    earlier = Execution.objects.filter(sha256=sha256, status=Execution.Status.COMPLETED)
+    if execution is not None:
+        earlier = earlier.exclude(pk=execution.pk)
+    return earlier.order_by("created_at").first()
+
+
+def _ingest(
+    path: Path,
+    facts: FileFacts,
+    *,
+    execution: Execution | None,
+    execution_name: str = "",
+    force: bool = False,
+    progress: Progress | None = None,
+) -> _Tally:
+    """Stage and classify one file, and with an execution apply it (else only preview it).
+    Runs inside a transaction."""
+    if execution is not None:
+        execution_name, force = execution.name, execution.force
+    with connection.cursor() as cursor:
+        cursor.execute(DROP_STAGING)
+        # Sorts and hashes of a whole file stay in memory instead of spilling to disk.
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.INGEST_WORK_MEM])
+        # Same content twice at once: the second waits here, then sees the first as completed.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [facts.sha256])
+        if not force and (earlier := _duplicate_of(facts.sha256, execution)) is not None:
+            msg = (
+                f"the same file (sha256 {facts.sha256[:12]}…) was already processed as "
+                f"{earlier.name!r}; use force to process it again"
+            )
+            raise SourceError(msg)
+        staged = stage(cursor, path, facts.encoding, progress)
+        header, rows_total, users_repeat = staged.header, staged.rows, staged.users_repeat
+        if progress:
+            progress(Phase.APPLYING, rows_total, facts.size)
+        if execution is not None:
+            users_lock(cursor)
+        fixed = overflow_fix(cursor, header, users_repeat=users_repeat)
+        work_tables_create(cursor, header)
+        warnings = list(header.warnings)
+        if rows_total == 0:
+            warnings.append("the file has a header but no data rows")
+        if execution is None:
+            preview(cursor, header, users_repeat=users_repeat, fixed=fixed)
+            counts, problems = counts_read(cursor), problems_read(cursor)
+        else:
+            digest = apply(
+                cursor,
+                header,
+                execution_name=execution_name,
+                users_repeat=users_repeat,
+                fixed=fixed,
+            )
+            counts, problems = counts_read(cursor), problems_read(cursor)
+            error_store.errors_record_staged_cells(
+                execution=execution, failed_cells=failed_cells_sql()
+            )
+            execution_complete(
+                execution=execution,
+                rows_total=rows_total,
+                counts=counts,
+                totals=status_totals(counts),
+                warnings=warnings,
+                digest=digest,
+            )
+        cursor.execute(DROP_STAGING)
+    return _Tally(execution_name, rows_total, counts, warnings, problems)
