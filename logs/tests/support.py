@@ -236,3 +236,25 @@ def celery_worker(
             except subprocess.TimeoutExpired:
                 process.kill()
         process.wait(timeout=30)
+
+
+@dataclass
+class CommandRun:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def command_run(name: str, *args: str) -> CommandRun:
+    """Run a management command in-process and return what a shell would see: its exit status
+    and its output, a ``CommandError``'s message on stderr as ``manage.py`` prints it."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command(name, *args, stdout=out, stderr=err)
+    except CommandError as exc:
+        err.write(f"CommandError: {exc}\n")
+        return CommandRun(code=exc.returncode, stdout=out.getvalue(), stderr=err.getvalue())
+    return CommandRun(code=0, stdout=out.getvalue(), stderr=err.getvalue())

@@ -1,4 +1,3 @@
-import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
@@ -83,8 +82,8 @@ class Command(BaseCommand):
 
     def _exit_rejected(self, message: str, name: str | None = None) -> None:
         label = f"{name}: " if name else ""
-        self.stderr.write(f"rejected: {label}{message}")
-        sys.exit(EXIT_REJECTED)
+        msg = f"rejected: {label}{message}"
+        raise CommandError(msg, returncode=EXIT_REJECTED)
 
     def _print_summary(self, result: IngestResult) -> None:
         out = self.stdout.write

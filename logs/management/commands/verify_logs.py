@@ -1,6 +1,4 @@
-import sys
-
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from logs.services.integrity import logs_verify
 
@@ -18,4 +16,5 @@ class Command(BaseCommand):
             return
         for problem in problems:
             self.stdout.write(f"problem: {problem}")
-        sys.exit(1)
+        msg = f"{len(problems)} problem(s) in the processing logs"
+        raise CommandError(msg, returncode=1)

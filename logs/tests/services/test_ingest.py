@@ -14,6 +14,7 @@ from logs.services.ingest import (
     ingest_preview,
 )
 from logs.services.sources import SourceError
+from logs.tests.support import command_run
 from users.models import ServiceUser, UserStatistics
 
 pytestmark = pytest.mark.django_db
@@ -423,18 +424,16 @@ def test_command_dry_run_writes_nothing(service_users, write, capsys):
 def test_command_rejection_exits_two(service_users, write, capsys):
     """A rejected file exits 2 with the reason on stderr."""
     path = write("user_id,foo\nU00001,1\n")
-    with pytest.raises(SystemExit) as exit_info:
-        call_command("import_activity", str(path))
-    assert exit_info.value.code == 2
-    assert "no statistic column" in capsys.readouterr().err
+    run = command_run("import_activity", str(path))
+    assert run.code == 2
+    assert "no statistic column" in run.stderr
 
 
 def test_command_missing_file_exits_two(db, tmp_path, capsys):
     """A path that does not exist is a rejection, not a traceback."""
-    with pytest.raises(SystemExit) as exit_info:
-        call_command("import_activity", str(tmp_path / "nope.csv"))
-    assert exit_info.value.code == 2
-    assert "no such file" in capsys.readouterr().err
+    run = command_run("import_activity", str(tmp_path / "nope.csv"))
+    assert run.code == 2
+    assert "no such file" in run.stderr
 
 
 def test_command_unexpected_error_exits_one(service_users, write, monkeypatch):

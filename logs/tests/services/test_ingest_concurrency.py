@@ -7,7 +7,6 @@ are waiting on it, so they always contend."""
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import random
 import subprocess
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connection, connections
 
 from logs.models import Execution, ProcessingError, ProcessingLog
@@ -32,7 +30,7 @@ from logs.services.ingest import (
 )
 from logs.services.ingest import run as ingest_run
 from logs.services.integrity import execution_digest
-from logs.tests.support import database_url_for_processes
+from logs.tests.support import command_run, database_url_for_processes
 from users.models import ServiceUser, UserStatistics
 from users.services import demo_users_seed
 from users.statistics import STATISTICS
@@ -170,11 +168,9 @@ def _assert_chains(initial: dict) -> None:
 
 def assert_verify_logs_clean() -> None:
     """``verify_logs`` exits 0: digests, chains and counters agree with the trail."""
-    out = io.StringIO()
-    try:
-        call_command("verify_logs", stdout=out)
-    except SystemExit as exc:
-        pytest.fail(f"verify_logs exited {exc.code}:\n{out.getvalue()}")
+    run = command_run("verify_logs")
+    if run.code:
+        pytest.fail(f"verify_logs exited {run.code}:\n{run.stdout}")
 
 
 # --- concurrent imports ----------------------------------------------------------------

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 
 from logs.models import Execution, ProcessingError, ProcessingLog
 from logs.services.ingest import ingest_preview
+from logs.tests.support import CommandRun, command_run
 from users.models import UserStatistics
 
 pytestmark = pytest.mark.django_db
@@ -27,23 +27,9 @@ CSV_FIELD_LIMIT = 131_072  # Python's csv.field_size_limit() default
 # --- helpers ---------------------------------------------------------------------------
 
 
-@dataclass
-class CommandRun:
-    code: int
-    stdout: str
-    stderr: str
-
-
 def _import(source: Path | str, *args: str) -> CommandRun:
     """Run ``import_activity`` in-process and return its exit code and output."""
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("import_activity", str(source), *args, stdout=out, stderr=err)
-    except SystemExit as exc:
-        code = exc.code
-    else:
-        code = 0
-    return CommandRun(code=code, stdout=out.getvalue(), stderr=err.getvalue())
+    return command_run("import_activity", str(source), *args)
 
 
 def _write(directory: Path, content: bytes | str, name: str = "activity.csv") -> Path:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 from decimal import Decimal
 
 import boto3
 import pytest
-from django.core.management import call_command
 from moto import mock_aws
 
 from logs.models import Execution, ProcessingError, ProcessingLog
+from logs.tests.support import command_run
 from users.models import UserStatistics
 
 pytestmark = pytest.mark.django_db
@@ -64,12 +63,8 @@ def error_table(aws, settings):
 
 
 def _import(source: str, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("import_activity", source, *args, stdout=out, stderr=err)
-    except SystemExit as exc:
-        return exc.code, out.getvalue(), err.getvalue()
-    return 0, out.getvalue(), err.getvalue()
+    run = command_run("import_activity", source, *args)
+    return run.code, run.stdout, run.stderr
 
 
 def _counters() -> dict[str, tuple[int, int]]:
