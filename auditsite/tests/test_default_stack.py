@@ -21,7 +21,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from auditsite.testing import CHROMIUM, CHROMIUM_ARGS
+from auditsite.testing import CHROMIUM, CHROMIUM_ARGS, open_tmp_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -127,12 +126,9 @@ class Stack:
 
 @pytest.fixture
 def open_tmp_path() -> Iterator[Path]:
-    """A fresh directory the embedded PostgreSQL's own system user can reach (pytest's tmp_path
-    sits under a 0700 directory of root's)."""
-    path = Path(tempfile.mkdtemp(prefix="auditsite-default-stack-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    """A fresh directory the embedded PostgreSQL's own system user can reach."""
+    with open_tmp_dir(prefix="auditsite-default-stack-") as path:
+        yield path
 
 
 @pytest.fixture
@@ -480,6 +476,10 @@ def test_default_stack_walk_through_then_ctrl_c_leaves_nothing(
         ], recent
     context.close()
 
+    # The embedded servers keep their data where `make run` says: var/pgdata, var/redis.sock.
+    assert (stack.var / "pgdata" / "PG_VERSION").exists()
+    assert (stack.var / "redis.sock").is_socket()
+
     # Ctrl-C: the launcher exits 0 and leaves no process of the stack behind.
     before = _stack_processes(stack)
     kinds = _kinds(before)
@@ -500,3 +500,5 @@ def test_default_stack_walk_through_then_ctrl_c_leaves_nothing(
         left = {process for process in left if _alive(process)} | _stack_processes(stack)
     assert not left, f"processes left after Ctrl-C:\n{_describe(left)}{stack.tail()}"
     assert not _answers(stack.port), f"port {stack.port} still answers after Ctrl-C{stack.tail()}"
+    assert not (stack.var / "pgdata" / "postmaster.pid").exists()  # PostgreSQL shut down cleanly
+    assert not (stack.var / "redis.sock").exists()
