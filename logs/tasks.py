@@ -10,13 +10,14 @@ from __future__ import annotations
 from celery import shared_task
 
 from logs.models import Execution
+from logs.months import Month
 from logs.services.errors import errors_purge, executions_fail_stale
 from logs.services.ingest import (
     ExecutionNotPending,
     execution_fail_if_abandoned,
     execution_run,
 )
-from logs.services.partitions import Month, partitions_maintain
+from logs.services.partitions import partitions_maintain
 from logs.services.retention import retention_run
 from logs.services.summaries import summaries_update
 

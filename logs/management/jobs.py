@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from django.core.management.base import BaseCommand, CommandError
 
 from logs.models import JobRun
+from logs.months import Month
 from logs.services.job_runs import JobError
-from logs.services.partitions import Month
 
 
 def month_argument(text: str) -> Month:

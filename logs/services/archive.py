@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from logs.models import JobRun
-from logs.services.partitions import Month
+from logs.months import Month
 
 # S3 parts must be at least 5 MiB, except the last one.
 ARCHIVE_PART_BYTES = 8 * 1024 * 1024

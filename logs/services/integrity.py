@@ -7,6 +7,9 @@ import hashlib
 from django.db import connection, transaction
 
 from auditsite.db import cursor_copy
+from logs.models import Execution
+from logs.selectors import default_partition_rows
+from users.statistics import STATISTICS
 
 # The digest of an execution: sha256 over its log rows in log_id order, each row as one line of
 # PostgreSQL's COPY text format (the LOG_COLUMNS in this order, tab-separated, \N for NULL,
@@ -56,8 +59,6 @@ MAX_LISTED = 50  # problems of one kind listed in full; the rest are counted
 
 
 def _digest_problems() -> list[str]:
-    from logs.models import Execution
-
     problems = []
     completed = Execution.objects.filter(status=Execution.Status.COMPLETED).exclude(digest="")
     for name, stored in completed.values_list("name", "digest").iterator():
@@ -90,15 +91,11 @@ def _chain_problems() -> list[str]:
 
 
 def _default_partition_problems() -> list[str]:
-    from logs.services.partitions import default_partition_rows
-
     rows = default_partition_rows()
     return [f"{rows} rows in the DEFAULT partition (run ensure_partitions)"] if rows else []
 
 
 def _counter_problems() -> list[str]:
-    from users.statistics import STATISTICS
-
     problems = []
     with connection.cursor() as cursor:
         for statistic in STATISTICS:

@@ -1,33 +1,33 @@
-"""Retention of processing logs: the only code allowed to remove log rows.
+"""Retention of processing logs: expired months leave the database, whole.
 
 A month goes as a whole partition (DETACH + DROP, the seed's §8 intent without its batched
 DELETE), once every row of it is older than ``LOG_RETENTION_MONTHS`` months, and only after its
 summary matches its rows and, with ``ARCHIVE_S3_BUCKET`` set, its archive in S3 verifies. Each
 step is recorded on the JobRun in the transaction that does it (or, for S3, right after it is
 verified), so a run that dies at any point leaves a state the next run finishes, and counts.
+Dropping a month is, with moving rows out of DEFAULT, one of the two removals of log rows that
+``logs.triggers.log_deletion_allowed`` admits.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
-import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
-from logs.models import PROTECT_DELETE_TRIGGER, JobRun
+from logs.models import JobRun
+from logs.months import PARENT_TABLE, Month
+from logs.selectors import ExpiredPartition, partitions_expired, partitions_list
 from logs.services.archive import archive_key, archive_manifest_read, partition_archive
 from logs.services.job_runs import job_run_record
-from logs.services.partitions import PARENT_TABLE, Month, partition_month
 from logs.services.summaries import (
     summary_month_pending,
     summary_month_total,
     summary_month_upsert,
 )
+from logs.triggers import log_deletion_allowed
 
 # DETACH waits for an ACCESS EXCLUSIVE lock on processing_logs, and every reader queues behind
 # a waiting request: give up rather than stall the admin behind a long query.
@@ -36,26 +36,6 @@ RETIRE_LOCK_TIMEOUT = "10s"
 
 class RetentionRefused(Exception):
     """A month was not dropped because dropping it would lose something."""
-
-
-@contextlib.contextmanager
-def log_deletion_allowed() -> Iterator[None]:
-    """Lift the DELETE guard of processing_logs (and its partitions) for this block only.
-
-    UPDATE and TRUNCATE stay refused; outside this block DELETE is refused for every role.
-    """
-    with pgtrigger.ignore(PROTECT_DELETE_TRIGGER):
-        yield
-
-
-@dataclass(frozen=True)
-class ExpiredPartition:
-    """A month's table past retention: attached to processing_logs, or left detached by a crash."""
-
-    table: str
-    month: Month
-    attached: bool
-    rows: int
 
 
 def retention_keep_from(*, today: datetime | None = None) -> Month:
@@ -68,34 +48,6 @@ def retention_keep_from(*, today: datetime | None = None) -> Month:
     return current.add(-months)
 
 
-def partitions_expired(*, keep_from: Month) -> list[ExpiredPartition]:
-    """Month tables older than ``keep_from``, oldest first, with exact row counts.
-
-    Besides attached partitions this finds month tables no longer attached (a run stopped
-    between DETACH and DROP, or an operator detached one): they are the same month's rows.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT c.relname, EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
-            FROM pg_class c
-            WHERE c.relkind = 'r'
-              AND c.relnamespace = current_schema()::regnamespace
-              AND c.relname ~ '^processing_logs_[0-9]{4}_[0-9]{2}$'
-            """
-        )
-        candidates = [
-            (name, month, attached)
-            for name, attached in cursor.fetchall()
-            if (month := partition_month(name)) is not None and month < keep_from
-        ]
-        expired = []
-        for name, month, attached in sorted(candidates, key=lambda item: item[1]):
-            cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(name)}")  # noqa: S608
-            expired.append(ExpiredPartition(name, month, attached, cursor.fetchone()[0]))
-    return expired
-
-
 def partition_drop(*, table: str, month: Month, archived_rows: int | None = None) -> int:
     """Detach (if attached) and drop ``table`` in one transaction; return the rows dropped.
 
@@ -106,10 +58,7 @@ def partition_drop(*, table: str, month: Month, archived_rows: int | None = None
     quoted = connection.ops.quote_name(table)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{RETIRE_LOCK_TIMEOUT}'")
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s))", [table]
-        )
-        if cursor.fetchone()[0]:
+        if any(partition.name == table for partition in partitions_list()):
             cursor.execute(f"ALTER TABLE {PARENT_TABLE} DETACH PARTITION {quoted}")
         cursor.execute(f"SELECT count(*) FROM {quoted}")  # noqa: S608
         rows = cursor.fetchone()[0]
@@ -123,7 +72,8 @@ def partition_drop(*, table: str, month: Month, archived_rows: int | None = None
         if archived_rows is not None and rows != archived_rows:
             msg = f"{table} not dropped: it holds {rows} rows but {archived_rows} were archived"
             raise RetentionRefused(msg)
-        cursor.execute(f"DROP TABLE {quoted}")
+        with log_deletion_allowed():
+            cursor.execute(f"DROP TABLE {quoted}")
     return rows
 
 

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from logs.models import JobRun, ProcessingLog
+from logs.months import Month
 from logs.services import archive
 from logs.services.archive import (
     ArchiveVerificationError,
@@ -18,7 +19,7 @@ from logs.services.archive import (
     partition_archive,
     partition_digest,
 )
-from logs.services.partitions import Month, partition_create
+from logs.services.partitions import partition_create
 from logs.tests.support import (
     ARCHIVE_BUCKET,
     TOKYO,
