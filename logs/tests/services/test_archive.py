@@ -205,7 +205,7 @@ def test_read_back_mismatch_raises_and_writes_no_manifest(march, s3, monkeypatch
 
 def test_size_mismatch_after_upload_raises(march, s3, monkeypatch):
     """An object whose stored size is not the size sent is not accepted as the archive."""
-    real_client = archive.archive_s3_client
+    real_client = archive.s3_client
 
     def client_with_wrong_size():
         client = real_client()
@@ -213,7 +213,7 @@ def test_size_mismatch_after_upload_raises(march, s3, monkeypatch):
         client.head_object = lambda **kw: {**real_head(**kw), "ContentLength": 1}
         return client
 
-    monkeypatch.setattr(archive, "archive_s3_client", client_with_wrong_size)
+    monkeypatch.setattr(archive, "s3_client", client_with_wrong_size)
     with pytest.raises(ArchiveVerificationError, match="holds 1 bytes"):
         partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
     assert MANIFEST_KEY not in s3_keys(s3)
