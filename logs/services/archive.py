@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from auditsite.db import UTC_ISO_SESSION
 from logs.models import JobRun
 from logs.months import Month
 from logs.s3 import s3_client
@@ -126,8 +127,7 @@ def _copy_out(*, table: str, sink: Callable[[bytes], None]) -> int:
     batch: list[bytes] = []
     batched = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL TimeZone = 'UTC'")
-        cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+        cursor.execute(UTC_ISO_SESSION)
         raw = cursor.cursor  # psycopg 3 cursor: COPY is streamed, never buffered whole
         with raw.copy(sql) as copy:
             for chunk in copy:
