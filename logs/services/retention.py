@@ -11,7 +11,9 @@ Dropping a month is, with moving rows out of DEFAULT, one of the two removals of
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -36,6 +38,67 @@ RETIRE_LOCK_TIMEOUT = "10s"
 
 class RetentionRefused(Exception):
     """A month was not dropped because dropping it would lose something."""
+
+
+@dataclass
+class MonthRetired:
+    """What a run did to one expired month, written step by step: a run that died shows how far
+    it got (``summarized_rows``, ``archive``, ``dropped_rows`` stay None until done)."""
+
+    partition: str
+    rows: int
+    summarized_rows: int | None = None
+    archive: str | None = None  # what became of the month's archive; None with archiving off
+    dropped_rows: int | None = None
+
+
+@dataclass
+class MonthPlan:
+    """What a dry run found retiring one expired month would do."""
+
+    partition: str
+    rows: int
+    attached: bool
+    summarize_rows: int
+    drop: bool = True
+    archive_key: str | None = None  # s3://… of the archive, when there are rows to archive
+    archive: str | None = None  # "upload" or "verify existing"
+
+
+@dataclass
+class RetentionDetails:
+    """``JobRun.details`` of a retention run: one definition for the job and its command."""
+
+    keep_from: str  # the oldest month kept, YYYY-MM
+    archive_bucket: str  # empty: archiving off
+    months: dict[str, MonthRetired | MonthPlan] = field(default_factory=dict)  # by YYYY-MM
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON stored on the JobRun; a step not done yet has no key."""
+        return {
+            "keep_from": self.keep_from,
+            "archive_bucket": self.archive_bucket,
+            "months": {
+                month: {key: value for key, value in asdict(entry).items() if value is not None}
+                for month, entry in self.months.items()
+            },
+        }
+
+    @classmethod
+    def from_run(cls, run: JobRun) -> RetentionDetails:
+        """The details a retention run (or dry run, which holds plans) stored."""
+        entry = MonthPlan if run.dry_run else MonthRetired
+        data = run.details
+        return cls(
+            keep_from=data["keep_from"],
+            archive_bucket=data["archive_bucket"],
+            months={month: entry(**values) for month, values in data["months"].items()},
+        )
+
+
+def _details_save(run: JobRun, details: RetentionDetails, *fields: str) -> None:
+    run.details = details.to_dict()
+    run.save(update_fields=[*fields, "details"])
 
 
 def retention_keep_from(*, today: datetime | None = None) -> Month:
@@ -85,15 +148,17 @@ def _archive_counted(manifest) -> bool:
     ).exists()
 
 
-def _partition_retire(*, run: JobRun, partition: ExpiredPartition, bucket: str) -> None:
+def _partition_retire(
+    *, run: JobRun, details: RetentionDetails, partition: ExpiredPartition, bucket: str
+) -> None:
     """Summarize, archive and drop one expired month, recording each step on ``run``."""
-    entry: dict[str, object] = {"partition": partition.table, "rows": partition.rows}
-    run.details["months"][str(partition.month)] = entry
+    entry = MonthRetired(partition=partition.table, rows=partition.rows)
+    details.months[str(partition.month)] = entry
     with transaction.atomic():
         change = summary_month_upsert(month=partition.month, table=partition.table)
         run.rows_summarized += change.rows
-        entry["summarized_rows"] = change.rows
-        run.save(update_fields=["rows_summarized", "details"])
+        entry.summarized_rows = change.rows
+        _details_save(run, details, "rows_summarized")
 
     archived_rows = None
     if bucket and partition.rows:
@@ -105,18 +170,18 @@ def _partition_retire(*, run: JobRun, partition: ExpiredPartition, bucket: str) 
             job_run=run,
         )
         if not manifest.reused:
-            entry["archive"] = "uploaded and verified"
+            entry.archive = "uploaded and verified"
             run.rows_archived += manifest.rows
         elif _archive_counted(manifest):
-            entry["archive"] = f"verified, uploaded by job run #{manifest.job_run_id}"
+            entry.archive = f"verified, uploaded by job run #{manifest.job_run_id}"
         else:
-            entry["archive"] = "verified, uploaded by a run that did not record it: counted here"
+            entry.archive = "verified, uploaded by a run that did not record it: counted here"
             run.rows_archived += manifest.rows
         run.archives.append({**manifest.stored(), "reused": manifest.reused})
-        run.save(update_fields=["archives", "rows_archived", "details"])
+        _details_save(run, details, "archives", "rows_archived")
         archived_rows = manifest.rows
     elif bucket:
-        entry["archive"] = "nothing to archive: no rows"
+        entry.archive = "nothing to archive: no rows"
 
     # The drop and its record commit together: never dropped-but-unrecorded, never counted twice.
     with transaction.atomic():
@@ -125,30 +190,31 @@ def _partition_retire(*, run: JobRun, partition: ExpiredPartition, bucket: str) 
         )
         run.partitions_dropped.append(partition.table)
         run.rows_deleted += dropped
-        entry["dropped_rows"] = dropped
-        run.save(update_fields=["partitions_dropped", "rows_deleted", "details"])
+        entry.dropped_rows = dropped
+        _details_save(run, details, "partitions_dropped", "rows_deleted")
 
 
-def _partition_plan(*, run: JobRun, partition: ExpiredPartition, bucket: str) -> None:
+def _partition_plan(
+    *, run: JobRun, details: RetentionDetails, partition: ExpiredPartition, bucket: str
+) -> None:
     """Record on ``run`` what retiring ``partition`` would do; change nothing else."""
     pending = summary_month_pending(month=partition.month, table=partition.table)
-    entry: dict[str, object] = {
-        "partition": partition.table,
-        "rows": partition.rows,
-        "attached": partition.attached,
-        "summarize_rows": pending.rows,
-        "drop": True,
-    }
+    entry = MonthPlan(
+        partition=partition.table,
+        rows=partition.rows,
+        attached=partition.attached,
+        summarize_rows=pending.rows,
+    )
     if bucket and partition.rows:
         stored = archive_manifest_read(month=partition.month, bucket=bucket)
-        entry["archive_key"] = f"s3://{bucket}/{archive_key(month=partition.month)}"
-        entry["archive"] = (
+        entry.archive_key = f"s3://{bucket}/{archive_key(month=partition.month)}"
+        entry.archive = (
             "verify existing"
             if stored is not None and stored.get("rows") == partition.rows
             else "upload"
         )
-    run.details["months"][str(partition.month)] = entry
-    run.save(update_fields=["details"])
+    details.months[str(partition.month)] = entry
+    _details_save(run, details)
 
 
 def retention_run(*, dry_run: bool = False, today: datetime | None = None) -> JobRun:
@@ -163,11 +229,9 @@ def retention_run(*, dry_run: bool = False, today: datetime | None = None) -> Jo
         # Inside the run: a bad setting is a scheduled run that failed, for the admins to see.
         keep_from = retention_keep_from(today=today)
         expired = partitions_expired(keep_from=keep_from)
-        run.details = {"keep_from": str(keep_from), "archive_bucket": bucket, "months": {}}
-        run.save(update_fields=["details"])
+        details = RetentionDetails(keep_from=str(keep_from), archive_bucket=bucket)
+        _details_save(run, details)
         for partition in expired:
-            if dry_run:
-                _partition_plan(run=run, partition=partition, bucket=bucket)
-            else:
-                _partition_retire(run=run, partition=partition, bucket=bucket)
+            step = _partition_plan if dry_run else _partition_retire
+            step(run=run, details=details, partition=partition, bucket=bucket)
     return run
