@@ -21,6 +21,9 @@ def month_argument(text: str) -> Month:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+EXIT_JOB_FAILED = 1
+
+
 class JobCommand(BaseCommand, abc.ABC):
     """A command that runs one job service: exit 0 when its JobRun succeeded, else 1 and why."""
 
@@ -35,7 +38,7 @@ class JobCommand(BaseCommand, abc.ABC):
         try:
             run = self.run_job(**options)
         except JobError as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(str(exc), returncode=EXIT_JOB_FAILED) from exc
         for line in self.report(run):
             self.stdout.write(line)
         self.stdout.write(f"job run #{run.pk} {run.status}")
