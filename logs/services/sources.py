@@ -22,7 +22,6 @@ from django.conf import settings
 from logs.s3 import s3_client
 
 CHUNK = 1024 * 1024
-UTF8_BOM = codecs.BOM_UTF8
 # Control characters never found in a text CSV; their presence means a binary file.
 _BINARY_BYTES = (
     bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x1A)) + bytes(range(0x1C, 0x20))
