@@ -7,6 +7,7 @@ import pytest
 from django.test import TransactionTestCase
 
 from auditsite.testing import accounts_create
+from logs.triggers import PROTECT_TRUNCATE, trigger_uri
 
 # Transactional tests end with Django's flush, a TRUNCATE of every table. processing_logs refuses
 # TRUNCATE for everybody; the test harness alone lifts that guard, for its own clean-up.
@@ -14,7 +15,7 @@ _original_fixture_teardown = TransactionTestCase._fixture_teardown
 
 
 def _fixture_teardown_allowing_log_truncate(self: TransactionTestCase) -> None:
-    with pgtrigger.ignore("logs.ProcessingLog:protect_truncate"):
+    with pgtrigger.ignore(trigger_uri(PROTECT_TRUNCATE)):
         _original_fixture_teardown(self)
 
 

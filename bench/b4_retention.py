@@ -70,8 +70,9 @@ def main(quick: bool) -> dict:
 
     from django.db import connection, transaction
 
-    from logs.services.partitions import Month
-    from logs.services.retention import log_deletion_allowed, partition_drop
+    from logs.months import Month
+    from logs.services.retention import partition_drop
+    from logs.triggers import log_deletion_allowed
 
     rows = QUICK_ROWS if quick else ROWS
     month = Month(2020, 1)  # long past any retention

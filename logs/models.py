@@ -1,11 +1,9 @@
-import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
-# Trigger URIs: the retention service ignores only the DELETE guard, never the others.
-PROTECT_DELETE_TRIGGER = "logs.ProcessingLog:protect_delete"
+from logs.triggers import processing_log_triggers
 
 
 class ProcessingLog(models.Model):
@@ -50,18 +48,8 @@ class ProcessingLog(models.Model):
                 name="processing_logs_status_check",
             ),
         ]
-        triggers = [
-            pgtrigger.Protect(name="protect_update", operation=pgtrigger.Update),
-            pgtrigger.Protect(name="protect_delete", operation=pgtrigger.Delete),
-            # Statement triggers are not cloned to partitions: partitions get theirs on creation.
-            pgtrigger.Trigger(
-                name="protect_truncate",
-                operation=pgtrigger.Truncate,
-                level=pgtrigger.Statement,
-                when=pgtrigger.Before,
-                func="RAISE EXCEPTION 'processing_logs is append-only: TRUNCATE is refused';",
-            ),
-        ]
+        # UPDATE, DELETE and TRUNCATE refused for every role (logs/triggers.py).
+        triggers = processing_log_triggers()
 
     def __str__(self) -> str:
         return f"{self.execution_name} {self.user_id} {self.processing_type} {self.status}"

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from auditsite.exports import FormulaSafeResource
 from logs.models import ProcessingLog
-from logs.services.partitions import business_tz
+from logs.months import business_tz
 
 
 class ProcessingLogResource(FormulaSafeResource):

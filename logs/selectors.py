@@ -1,4 +1,4 @@
-"""Reads of the audit trail for the admin pages (the seed's queries 6.2 and 6.3, and friends)."""
+"""Reads of the audit trail (the seed's queries 6.2 and 6.3, and friends) and of its partitions."""
 
 from __future__ import annotations
 
@@ -6,17 +6,13 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from logs.models import Execution, JobRun, ProcessingLog
-from logs.services.partitions import (
-    PartitionInfo,
-    business_tz,
-    default_partition_rows,
-    partitions_list,
-)
+from logs.months import DEFAULT_PARTITION, PARENT_TABLE, Month, business_tz, partition_month
+from logs.triggers import truncate_guard_pgid
 
 
 @dataclass(frozen=True)
@@ -113,6 +109,106 @@ def executions_recent(*, limit: int = 10) -> QuerySet[Execution]:
 def job_runs_recent(*, limit: int = 10) -> QuerySet[JobRun]:
     """The newest scheduled or maintenance job runs."""
     return JobRun.objects.order_by("-started_at")[:limit]
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """One partition of processing_logs, as the catalogue describes it."""
+
+    name: str
+    month: Month | None  # None for DEFAULT and for partitions not named by month
+    is_default: bool
+    bounds: str
+    estimated_rows: int
+    truncate_guarded: bool  # has the parent's TRUNCATE guard (statement triggers are not cloned)
+
+
+def partitions_list(*, using: str = DEFAULT_DB_ALIAS) -> list[PartitionInfo]:
+    """Every partition of processing_logs with its bounds and planner row estimate, by name."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT child.relname, pg_get_expr(child.relpartbound, child.oid),
+                   GREATEST(child.reltuples, 0)::bigint,
+                   EXISTS (SELECT 1 FROM pg_trigger t
+                           WHERE t.tgrelid = child.oid AND t.tgname = %s)
+            FROM pg_inherits
+            JOIN pg_class parent ON parent.oid = pg_inherits.inhparent
+            JOIN pg_class child ON child.oid = pg_inherits.inhrelid
+            WHERE parent.relname = %s
+            ORDER BY child.relname
+            """,
+            [truncate_guard_pgid(), PARENT_TABLE],
+        )
+        rows = cursor.fetchall()
+    return [
+        PartitionInfo(
+            name=name,
+            month=partition_month(name),
+            is_default=bounds == "DEFAULT",
+            bounds=bounds,
+            estimated_rows=estimate,
+            truncate_guarded=guarded,
+        )
+        for name, bounds, estimate, guarded in rows
+    ]
+
+
+def default_partition_months(*, using: str = DEFAULT_DB_ALIAS) -> list[Month]:
+    """Months (business time zone) of the rows sitting in the DEFAULT partition."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT date_trunc('month', processed_at AT TIME ZONE %s) "  # noqa: S608
+            f"FROM {DEFAULT_PARTITION} ORDER BY 1",
+            [str(business_tz())],
+        )
+        return [Month(row[0].year, row[0].month) for row in cursor.fetchall()]
+
+
+def default_partition_rows(*, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Exact number of rows in DEFAULT (kept empty by maintenance, so this is cheap)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {DEFAULT_PARTITION}")  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class ExpiredPartition:
+    """A month's table past retention: attached to processing_logs, or left detached by a crash."""
+
+    table: str
+    month: Month
+    attached: bool
+    rows: int
+
+
+def partitions_expired(*, keep_from: Month) -> list[ExpiredPartition]:
+    """Month tables older than ``keep_from``, oldest first, with exact row counts.
+
+    Besides attached partitions this finds month tables no longer attached (a run stopped
+    between DETACH and DROP, or an operator detached one): they are the same month's rows.
+    """
+    attached = {partition.name for partition in partitions_list()}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname
+            FROM pg_class c
+            WHERE c.relkind = 'r'
+              AND c.relnamespace = current_schema()::regnamespace
+              AND c.relname ~ '^processing_logs_[0-9]{4}_[0-9]{2}$'
+            """
+        )
+        candidates = [
+            (name, month)
+            for (name,) in cursor.fetchall()
+            if (month := partition_month(name)) is not None and month < keep_from
+        ]
+        expired = []
+        for name, month in sorted(candidates, key=lambda item: item[1]):
+            cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(name)}")  # noqa: S608
+            expired.append(ExpiredPartition(name, month, name in attached, cursor.fetchone()[0]))
+    return expired
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from logs.months import Month
 from logs.services.errors import errors_purge
 from logs.services.executions import executions_fail_stale
 from logs.services.ingest import execution_run_queued
-from logs.services.partitions import Month, partitions_maintain
+from logs.services.partitions import partitions_maintain
 from logs.services.retention import retention_run
 from logs.services.summaries import summaries_update
 

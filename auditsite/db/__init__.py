@@ -1,4 +1,4 @@
-"""Database helpers shared by the services: COPY through Django's cursor wrappers."""
+"""Database helpers shared by the services: COPY through Django's cursor wrappers, stable text."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.db.backends.utils import CursorDebugWrapper
+
+# How COPY and ::text render a timestamp depends on the session's TimeZone and DateStyle: this
+# pins both for the current transaction, so the same rows always give the same bytes. Execution
+# digests and archive CSVs are sha256 of those bytes: changing it invalidates stored digests.
+UTC_ISO_SESSION = "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'"
 
 
 @contextlib.contextmanager

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from django.core.management.base import BaseCommand, CommandError
 
 from logs.models import JobRun
+from logs.months import Month
 from logs.services.job_runs import JobError
-from logs.services.partitions import Month
 
 
 def month_argument(text: str) -> Month:
@@ -19,6 +19,9 @@ def month_argument(text: str) -> Month:
         return Month.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+EXIT_JOB_FAILED = 1
 
 
 class JobCommand(BaseCommand, abc.ABC):
@@ -35,7 +38,7 @@ class JobCommand(BaseCommand, abc.ABC):
         try:
             run = self.run_job(**options)
         except JobError as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(str(exc), returncode=EXIT_JOB_FAILED) from exc
         for line in self.report(run):
             self.stdout.write(line)
         self.stdout.write(f"job run #{run.pk} {run.status}")

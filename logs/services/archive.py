@@ -17,14 +17,15 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 
-import boto3
 from botocore.exceptions import ClientError
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from auditsite.db import UTC_ISO_SESSION
 from logs.models import JobRun
-from logs.services.partitions import Month
+from logs.months import Month
+from logs.s3 import s3_client
 
 # S3 parts must be at least 5 MiB, except the last one.
 ARCHIVE_PART_BYTES = 8 * 1024 * 1024
@@ -102,11 +103,6 @@ class _CsvCounter:
         )
 
 
-def archive_s3_client():
-    """The S3 client of the archive (AWS_S3_ENDPOINT_URL for S3-compatible stores)."""
-    return boto3.client("s3", endpoint_url=settings.AWS_S3_ENDPOINT_URL or None)
-
-
 def archive_key(*, month: Month) -> str:
     """Object key of a month, e.g. ``processing_logs/2025/processing_logs_2025_01.csv.gz``."""
     prefix = settings.ARCHIVE_S3_PREFIX.strip("/")
@@ -131,8 +127,7 @@ def _copy_out(*, table: str, sink: Callable[[bytes], None]) -> int:
     batch: list[bytes] = []
     batched = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL TimeZone = 'UTC'")
-        cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+        cursor.execute(UTC_ISO_SESSION)
         raw = cursor.cursor  # psycopg 3 cursor: COPY is streamed, never buffered whole
         with raw.copy(sql) as copy:
             for chunk in copy:
@@ -223,7 +218,7 @@ def _missing(error: ClientError) -> bool:
 
 def archive_manifest_read(*, month: Month, bucket: str, s3=None) -> dict | None:
     """The stored manifest of ``month``, or None if there is none (a missing bucket raises)."""
-    s3 = s3 or archive_s3_client()
+    s3 = s3 or s3_client()
     try:
         response = s3.get_object(Bucket=bucket, Key=archive_manifest_key(month=month))
     except ClientError as error:
@@ -279,7 +274,7 @@ def partition_archive(
     error or mismatch: the caller then must not drop the month.
     """
     bucket = bucket or settings.ARCHIVE_S3_BUCKET
-    s3 = archive_s3_client()
+    s3 = s3_client()
     existing = _verified_existing(s3=s3, bucket=bucket, table=table, month=month, rows=rows)
     if existing is not None:
         return existing

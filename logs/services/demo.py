@@ -30,12 +30,14 @@ from django.utils import timezone
 
 from auditsite.db import cursor_copy
 from logs.models import Execution, JobRun, ProcessingError, ProcessingLog
+from logs.months import Month, business_tz
+from logs.selectors import partitions_expired
 from logs.services.errors import errors_purge
 from logs.services.executions import executions_fail_stale
 from logs.services.ingest import execution_create, execution_run
 from logs.services.integrity import execution_digest
-from logs.services.partitions import Month, business_tz, partition_create, partitions_maintain
-from logs.services.retention import partitions_expired, retention_keep_from, retention_run
+from logs.services.partitions import partition_create, partitions_maintain
+from logs.services.retention import retention_keep_from, retention_run
 from logs.services.summaries import summaries_update
 from users.models import ServiceUser, UserStatistics
 from users.statistics import STATISTICS

@@ -17,8 +17,6 @@ from django.utils import timezone
 
 from logs.models import Execution, ProcessingError, ProcessingLog
 
-DYNAMODB_BATCH = 25
-
 
 def _uses_dynamodb() -> bool:
     return settings.ERROR_STORE == "dynamodb"

@@ -6,17 +6,19 @@ import hashlib
 
 from django.db import connection, transaction
 
-from auditsite.db import cursor_copy
+from auditsite.db import UTC_ISO_SESSION, cursor_copy
+from logs.models import Execution
+from logs.selectors import default_partition_rows
+from users.statistics import STATISTICS
 
 # The digest of an execution: sha256 over its log rows in log_id order, each row as one line of
 # PostgreSQL's COPY text format (the LOG_COLUMNS in this order, tab-separated, \N for NULL,
-# backslash escapes, "\n" after every row), times in UTC ISO. Changing this invalidates stored
-# digests.
+# backslash escapes, "\n" after every row), times in UTC ISO (UTC_ISO_SESSION). Changing this
+# invalidates stored digests.
 LOG_COLUMNS = (
     "log_id, execution_name, user_id, processing_type, old_value, new_value, status, "
     "error_message, processed_at"
 )
-DIGEST_SETTINGS = "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'"
 
 
 def digest_copy(cursor, query: str, params=None) -> str | None:
@@ -27,7 +29,7 @@ def digest_copy(cursor, query: str, params=None) -> str | None:
     their log_ids are checked to ascend, and None is returned when they do not (the caller then
     reads them back in order with ``execution_digest``).
     """
-    cursor.execute(DIGEST_SETTINGS)
+    cursor.execute(UTC_ISO_SESSION)
     digest = hashlib.sha256()
     previous, ascending = 0, True
     with cursor_copy(cursor, f"COPY ({query}) TO STDOUT", params) as copy:
@@ -56,8 +58,6 @@ MAX_LISTED = 50  # problems of one kind listed in full; the rest are counted
 
 
 def _digest_problems() -> list[str]:
-    from logs.models import Execution
-
     problems = []
     completed = Execution.objects.filter(status=Execution.Status.COMPLETED).exclude(digest="")
     for name, stored in completed.values_list("name", "digest").iterator():
@@ -90,15 +90,11 @@ def _chain_problems() -> list[str]:
 
 
 def _default_partition_problems() -> list[str]:
-    from logs.services.partitions import default_partition_rows
-
     rows = default_partition_rows()
     return [f"{rows} rows in the DEFAULT partition (run ensure_partitions)"] if rows else []
 
 
 def _counter_problems() -> list[str]:
-    from users.statistics import STATISTICS
-
     problems = []
     with connection.cursor() as cursor:
         for statistic in STATISTICS:

@@ -1,33 +1,35 @@
-"""Retention of processing logs: the only code allowed to remove log rows.
+"""Retention of processing logs: expired months leave the database, whole.
 
 A month goes as a whole partition (DETACH + DROP, the seed's §8 intent without its batched
 DELETE), once every row of it is older than ``LOG_RETENTION_MONTHS`` months, and only after its
 summary matches its rows and, with ``ARCHIVE_S3_BUCKET`` set, its archive in S3 verifies. Each
 step is recorded on the JobRun in the transaction that does it (or, for S3, right after it is
 verified), so a run that dies at any point leaves a state the next run finishes, and counts.
+Dropping a month is, with moving rows out of DEFAULT, one of the two removals of log rows that
+``logs.triggers.log_deletion_allowed`` admits.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
-import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
-from logs.models import PROTECT_DELETE_TRIGGER, JobRun
+from logs.models import JobRun
+from logs.months import PARENT_TABLE, Month
+from logs.selectors import ExpiredPartition, partitions_expired, partitions_list
 from logs.services.archive import archive_key, archive_manifest_read, partition_archive
 from logs.services.job_runs import job_run_record
-from logs.services.partitions import PARENT_TABLE, Month, partition_month
 from logs.services.summaries import (
     summary_month_pending,
     summary_month_total,
     summary_month_upsert,
 )
+from logs.triggers import log_deletion_allowed
 
 # DETACH waits for an ACCESS EXCLUSIVE lock on processing_logs, and every reader queues behind
 # a waiting request: give up rather than stall the admin behind a long query.
@@ -38,24 +40,65 @@ class RetentionRefused(Exception):
     """A month was not dropped because dropping it would lose something."""
 
 
-@contextlib.contextmanager
-def log_deletion_allowed() -> Iterator[None]:
-    """Lift the DELETE guard of processing_logs (and its partitions) for this block only.
+@dataclass
+class MonthRetired:
+    """What a run did to one expired month, written step by step: a run that died shows how far
+    it got (``summarized_rows``, ``archive``, ``dropped_rows`` stay None until done)."""
 
-    UPDATE and TRUNCATE stay refused; outside this block DELETE is refused for every role.
-    """
-    with pgtrigger.ignore(PROTECT_DELETE_TRIGGER):
-        yield
-
-
-@dataclass(frozen=True)
-class ExpiredPartition:
-    """A month's table past retention: attached to processing_logs, or left detached by a crash."""
-
-    table: str
-    month: Month
-    attached: bool
+    partition: str
     rows: int
+    summarized_rows: int | None = None
+    archive: str | None = None  # what became of the month's archive; None with archiving off
+    dropped_rows: int | None = None
+
+
+@dataclass
+class MonthPlan:
+    """What a dry run found retiring one expired month would do."""
+
+    partition: str
+    rows: int
+    attached: bool
+    summarize_rows: int
+    drop: bool = True
+    archive_key: str | None = None  # s3://… of the archive, when there are rows to archive
+    archive: str | None = None  # "upload" or "verify existing"
+
+
+@dataclass
+class RetentionDetails:
+    """``JobRun.details`` of a retention run: one definition for the job and its command."""
+
+    keep_from: str  # the oldest month kept, YYYY-MM
+    archive_bucket: str  # empty: archiving off
+    months: dict[str, MonthRetired | MonthPlan] = field(default_factory=dict)  # by YYYY-MM
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON stored on the JobRun; a step not done yet has no key."""
+        return {
+            "keep_from": self.keep_from,
+            "archive_bucket": self.archive_bucket,
+            "months": {
+                month: {key: value for key, value in asdict(entry).items() if value is not None}
+                for month, entry in self.months.items()
+            },
+        }
+
+    @classmethod
+    def from_run(cls, run: JobRun) -> RetentionDetails:
+        """The details a retention run (or dry run, which holds plans) stored."""
+        entry = MonthPlan if run.dry_run else MonthRetired
+        data = run.details
+        return cls(
+            keep_from=data["keep_from"],
+            archive_bucket=data["archive_bucket"],
+            months={month: entry(**values) for month, values in data["months"].items()},
+        )
+
+
+def _details_save(run: JobRun, details: RetentionDetails, *fields: str) -> None:
+    run.details = details.to_dict()
+    run.save(update_fields=[*fields, "details"])
 
 
 def retention_keep_from(*, today: datetime | None = None) -> Month:
@@ -68,34 +111,6 @@ def retention_keep_from(*, today: datetime | None = None) -> Month:
     return current.add(-months)
 
 
-def partitions_expired(*, keep_from: Month) -> list[ExpiredPartition]:
-    """Month tables older than ``keep_from``, oldest first, with exact row counts.
-
-    Besides attached partitions this finds month tables no longer attached (a run stopped
-    between DETACH and DROP, or an operator detached one): they are the same month's rows.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT c.relname, EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
-            FROM pg_class c
-            WHERE c.relkind = 'r'
-              AND c.relnamespace = current_schema()::regnamespace
-              AND c.relname ~ '^processing_logs_[0-9]{4}_[0-9]{2}$'
-            """
-        )
-        candidates = [
-            (name, month, attached)
-            for name, attached in cursor.fetchall()
-            if (month := partition_month(name)) is not None and month < keep_from
-        ]
-        expired = []
-        for name, month, attached in sorted(candidates, key=lambda item: item[1]):
-            cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(name)}")  # noqa: S608
-            expired.append(ExpiredPartition(name, month, attached, cursor.fetchone()[0]))
-    return expired
-
-
 def partition_drop(*, table: str, month: Month, archived_rows: int | None = None) -> int:
     """Detach (if attached) and drop ``table`` in one transaction; return the rows dropped.
 
@@ -106,10 +121,7 @@ def partition_drop(*, table: str, month: Month, archived_rows: int | None = None
     quoted = connection.ops.quote_name(table)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{RETIRE_LOCK_TIMEOUT}'")
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s))", [table]
-        )
-        if cursor.fetchone()[0]:
+        if any(partition.name == table for partition in partitions_list()):
             cursor.execute(f"ALTER TABLE {PARENT_TABLE} DETACH PARTITION {quoted}")
         cursor.execute(f"SELECT count(*) FROM {quoted}")  # noqa: S608
         rows = cursor.fetchone()[0]
@@ -123,7 +135,8 @@ def partition_drop(*, table: str, month: Month, archived_rows: int | None = None
         if archived_rows is not None and rows != archived_rows:
             msg = f"{table} not dropped: it holds {rows} rows but {archived_rows} were archived"
             raise RetentionRefused(msg)
-        cursor.execute(f"DROP TABLE {quoted}")
+        with log_deletion_allowed():
+            cursor.execute(f"DROP TABLE {quoted}")
     return rows
 
 
@@ -135,15 +148,17 @@ def _archive_counted(manifest) -> bool:
     ).exists()
 
 
-def _partition_retire(*, run: JobRun, partition: ExpiredPartition, bucket: str) -> None:
+def _partition_retire(
+    *, run: JobRun, details: RetentionDetails, partition: ExpiredPartition, bucket: str
+) -> None:
     """Summarize, archive and drop one expired month, recording each step on ``run``."""
-    entry: dict[str, object] = {"partition": partition.table, "rows": partition.rows}
-    run.details["months"][str(partition.month)] = entry
+    entry = MonthRetired(partition=partition.table, rows=partition.rows)
+    details.months[str(partition.month)] = entry
     with transaction.atomic():
         change = summary_month_upsert(month=partition.month, table=partition.table)
         run.rows_summarized += change.rows
-        entry["summarized_rows"] = change.rows
-        run.save(update_fields=["rows_summarized", "details"])
+        entry.summarized_rows = change.rows
+        _details_save(run, details, "rows_summarized")
 
     archived_rows = None
     if bucket and partition.rows:
@@ -155,18 +170,18 @@ def _partition_retire(*, run: JobRun, partition: ExpiredPartition, bucket: str) 
             job_run=run,
         )
         if not manifest.reused:
-            entry["archive"] = "uploaded and verified"
+            entry.archive = "uploaded and verified"
             run.rows_archived += manifest.rows
         elif _archive_counted(manifest):
-            entry["archive"] = f"verified, uploaded by job run #{manifest.job_run_id}"
+            entry.archive = f"verified, uploaded by job run #{manifest.job_run_id}"
         else:
-            entry["archive"] = "verified, uploaded by a run that did not record it: counted here"
+            entry.archive = "verified, uploaded by a run that did not record it: counted here"
             run.rows_archived += manifest.rows
         run.archives.append({**manifest.stored(), "reused": manifest.reused})
-        run.save(update_fields=["archives", "rows_archived", "details"])
+        _details_save(run, details, "archives", "rows_archived")
         archived_rows = manifest.rows
     elif bucket:
-        entry["archive"] = "nothing to archive: no rows"
+        entry.archive = "nothing to archive: no rows"
 
     # The drop and its record commit together: never dropped-but-unrecorded, never counted twice.
     with transaction.atomic():
@@ -175,30 +190,31 @@ def _partition_retire(*, run: JobRun, partition: ExpiredPartition, bucket: str) 
         )
         run.partitions_dropped.append(partition.table)
         run.rows_deleted += dropped
-        entry["dropped_rows"] = dropped
-        run.save(update_fields=["partitions_dropped", "rows_deleted", "details"])
+        entry.dropped_rows = dropped
+        _details_save(run, details, "partitions_dropped", "rows_deleted")
 
 
-def _partition_plan(*, run: JobRun, partition: ExpiredPartition, bucket: str) -> None:
+def _partition_plan(
+    *, run: JobRun, details: RetentionDetails, partition: ExpiredPartition, bucket: str
+) -> None:
     """Record on ``run`` what retiring ``partition`` would do; change nothing else."""
     pending = summary_month_pending(month=partition.month, table=partition.table)
-    entry: dict[str, object] = {
-        "partition": partition.table,
-        "rows": partition.rows,
-        "attached": partition.attached,
-        "summarize_rows": pending.rows,
-        "drop": True,
-    }
+    entry = MonthPlan(
+        partition=partition.table,
+        rows=partition.rows,
+        attached=partition.attached,
+        summarize_rows=pending.rows,
+    )
     if bucket and partition.rows:
         stored = archive_manifest_read(month=partition.month, bucket=bucket)
-        entry["archive_key"] = f"s3://{bucket}/{archive_key(month=partition.month)}"
-        entry["archive"] = (
+        entry.archive_key = f"s3://{bucket}/{archive_key(month=partition.month)}"
+        entry.archive = (
             "verify existing"
             if stored is not None and stored.get("rows") == partition.rows
             else "upload"
         )
-    run.details["months"][str(partition.month)] = entry
-    run.save(update_fields=["details"])
+    details.months[str(partition.month)] = entry
+    _details_save(run, details)
 
 
 def retention_run(*, dry_run: bool = False, today: datetime | None = None) -> JobRun:
@@ -213,11 +229,9 @@ def retention_run(*, dry_run: bool = False, today: datetime | None = None) -> Jo
         # Inside the run: a bad setting is a scheduled run that failed, for the admins to see.
         keep_from = retention_keep_from(today=today)
         expired = partitions_expired(keep_from=keep_from)
-        run.details = {"keep_from": str(keep_from), "archive_bucket": bucket, "months": {}}
-        run.save(update_fields=["details"])
+        details = RetentionDetails(keep_from=str(keep_from), archive_bucket=bucket)
+        _details_save(run, details)
         for partition in expired:
-            if dry_run:
-                _partition_plan(run=run, partition=partition, bucket=bucket)
-            else:
-                _partition_retire(run=run, partition=partition, bucket=bucket)
+            step = _partition_plan if dry_run else _partition_retire
+            step(run=run, details=details, partition=partition, bucket=bucket)
     return run

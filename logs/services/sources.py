@@ -19,8 +19,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+from logs.s3 import s3_client
+
 CHUNK = 1024 * 1024
-UTF8_BOM = codecs.BOM_UTF8
 # Control characters never found in a text CSV; their presence means a binary file.
 _BINARY_BYTES = (
     bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x1A)) + bytes(range(0x1C, 0x20))
@@ -40,12 +41,6 @@ class FileFacts:
 
 def max_upload_bytes() -> int:
     return settings.MAX_UPLOAD_MB * 1024 * 1024
-
-
-def _s3_client():
-    import boto3
-
-    return boto3.client("s3", endpoint_url=settings.AWS_S3_ENDPOINT_URL)
 
 
 def _split_s3(uri: str) -> tuple[str, str]:
@@ -70,7 +65,7 @@ def local_copy(source: str) -> Iterator[Path]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        client = _s3_client()
+        client = s3_client()
         head = client.head_object(Bucket=bucket, Key=key)
         if head["ContentLength"] > max_upload_bytes():
             msg = f"file is larger than MAX_UPLOAD_MB ({settings.MAX_UPLOAD_MB} MB)"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import connection, transaction
 
 from logs.models import JobRun
+from logs.months import PARENT_TABLE, Month, business_tz
+from logs.selectors import partitions_list
 from logs.services.job_runs import JobRefused, job_run_record
-from logs.services.partitions import PARENT_TABLE, Month, partitions_list
 
 # One row per execution for one month of one table. The month's bounds are instants computed in
 # the business time zone, which is the seed's DATE_TRUNC('month', …) taken `AT TIME ZONE` it,
@@ -113,7 +113,7 @@ def summaries_months(*, before: Month) -> list[Month]:
                 "SELECT DISTINCT date_trunc('month', processed_at AT TIME ZONE %s) "  # noqa: S608
                 f"FROM {connection.ops.quote_name(partition.name)} "
                 "WHERE processed_at < %s",
-                [settings.TIME_ZONE, before.start],
+                [str(business_tz()), before.start],
             )
             months.update(Month(row[0].year, row[0].month) for row in cursor.fetchall())
     return sorted(months)

@@ -7,7 +7,8 @@ import pytest
 from moto import mock_aws
 
 from logs.models import ProcessingLog
-from logs.services.partitions import Month, partition_create
+from logs.months import Month
+from logs.services.partitions import partition_create
 from logs.tests.support import ARCHIVE_BUCKET, TODAY, LogHistory, month_logs
 
 

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connection
 
 from logs.models import ProcessingLog
-from logs.services.partitions import Month
+from logs.months import Month
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # "Now" of the generated history, years before the real clock, so the partitions migrate made

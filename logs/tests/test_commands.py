@@ -9,7 +9,7 @@ from django.db import connections
 from django.utils import timezone
 
 from logs.models import Execution, JobRun, ProcessingError, ProcessingLog, ProcessingLogSummary
-from logs.services.partitions import Month
+from logs.months import Month
 
 pytestmark = pytest.mark.django_db
 

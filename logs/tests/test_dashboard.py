@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from logs.charts import stacked_bar_chart
 from logs.models import Execution, JobRun
+from logs.months import business_tz
 from logs.selectors import DailyCount, daily_counts, daily_series
-from logs.services.partitions import business_tz, partitions_ensure
+from logs.services.partitions import partitions_ensure
 from logs.tests.test_seed_sql import SEED_6_3
 
 pytestmark = pytest.mark.django_db

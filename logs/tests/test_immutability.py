@@ -4,8 +4,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from logs.models import ProcessingLog
-from logs.services.partitions import Month
-from logs.services.retention import log_deletion_allowed
+from logs.months import Month
+from logs.triggers import log_deletion_allowed
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +75,7 @@ def test_orm_update_and_delete_refused(log_row):
 
 
 def test_delete_allowed_inside_retention_context(log_row):
-    """Only the retention context lifts the DELETE guard, and nothing else."""
+    """Only log_deletion_allowed lifts the DELETE guard, and nothing else."""
     with log_deletion_allowed():
         with pytest.raises(DatabaseError), transaction.atomic():
             ProcessingLog.objects.filter(pk=log_row.pk).update(new_value=5)
@@ -85,7 +85,7 @@ def test_delete_allowed_inside_retention_context(log_row):
 
 
 def test_guard_back_after_retention_context(log_row):
-    """Leaving the retention context restores the DELETE guard."""
+    """Leaving log_deletion_allowed restores the DELETE guard."""
     with log_deletion_allowed():
         pass
     with pytest.raises(DatabaseError), transaction.atomic():

@@ -10,8 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from logs.models import Execution
+from logs.months import Month, business_tz
 from logs.paginators import CappedCountPaginator
-from logs.services.partitions import Month, business_tz, partitions_ensure
+from logs.services.partitions import partitions_ensure
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from auditsite.testing import rolled_back
 from logs.models import Execution, JobRun, ProcessingError, ProcessingLog, ProcessingLogSummary
+from logs.months import Month, business_tz
+from logs.selectors import default_partition_rows
 from logs.services.demo import HISTORY_SOURCE, TODAY_SOURCE
 from logs.services.ingest import execution_create, execution_run
-from logs.services.partitions import Month, business_tz, default_partition_rows
 from users.models import ServiceUser, UserStatistics
 
 pytestmark = pytest.mark.django_db

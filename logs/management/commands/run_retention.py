@@ -1,7 +1,7 @@
 from django.core.management.base import CommandParser
 
 from logs.management.jobs import JobCommand
-from logs.services.retention import retention_run
+from logs.services.retention import MonthPlan, RetentionDetails, retention_run
 
 
 class Command(JobCommand):
@@ -21,31 +21,31 @@ class Command(JobCommand):
         return retention_run(dry_run=dry_run)
 
     def report(self, run):
-        details = run.details
-        bucket = details["archive_bucket"]
+        details = RetentionDetails.from_run(run)
+        bucket = details.archive_bucket
         if run.dry_run:
             yield "dry run: nothing summarized, archived or dropped"
-        yield f"keeping months from {details['keep_from']}; archive: " + (
+        yield f"keeping months from {details.keep_from}; archive: " + (
             f"s3://{bucket}" if bucket else "off"
         )
-        if not details["months"]:
+        if not details.months:
             yield "no month past retention"
-        for month, entry in details["months"].items():
-            if run.dry_run:
+        for month, entry in details.months.items():
+            if isinstance(entry, MonthPlan):
                 archive = (
-                    f"; archive {entry['rows']} rows to {entry['archive_key']} ({entry['archive']})"
-                    if "archive" in entry
+                    f"; archive {entry.rows} rows to {entry.archive_key} ({entry.archive})"
+                    if entry.archive is not None
                     else ""
                 )
                 yield (
-                    f"{month} {entry['partition']}: {entry['rows']} rows; would summarize "
-                    f"{entry['summarize_rows']} rows{archive}; would drop {entry['rows']} rows"
+                    f"{month} {entry.partition}: {entry.rows} rows; would summarize "
+                    f"{entry.summarize_rows} rows{archive}; would drop {entry.rows} rows"
                 )
             else:
-                archive = f"; archive: {entry['archive']}" if "archive" in entry else ""
+                archive = f"; archive: {entry.archive}" if entry.archive is not None else ""
                 yield (
-                    f"{month} {entry['partition']}: summarized {entry['summarized_rows']} rows"
-                    f"{archive}; dropped {entry['dropped_rows']} rows"
+                    f"{month} {entry.partition}: summarized {entry.summarized_rows} rows"
+                    f"{archive}; dropped {entry.dropped_rows} rows"
                 )
         if not run.dry_run:
             yield (

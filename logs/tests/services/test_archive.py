@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from logs.models import JobRun, ProcessingLog
+from logs.months import Month
 from logs.services import archive
 from logs.services.archive import (
     ArchiveVerificationError,
@@ -18,7 +19,7 @@ from logs.services.archive import (
     partition_archive,
     partition_digest,
 )
-from logs.services.partitions import Month, partition_create
+from logs.services.partitions import partition_create
 from logs.tests.support import (
     ARCHIVE_BUCKET,
     TOKYO,
@@ -204,7 +205,7 @@ def test_read_back_mismatch_raises_and_writes_no_manifest(march, s3, monkeypatch
 
 def test_size_mismatch_after_upload_raises(march, s3, monkeypatch):
     """An object whose stored size is not the size sent is not accepted as the archive."""
-    real_client = archive.archive_s3_client
+    real_client = archive.s3_client
 
     def client_with_wrong_size():
         client = real_client()
@@ -212,7 +213,7 @@ def test_size_mismatch_after_upload_raises(march, s3, monkeypatch):
         client.head_object = lambda **kw: {**real_head(**kw), "ContentLength": 1}
         return client
 
-    monkeypatch.setattr(archive, "archive_s3_client", client_with_wrong_size)
+    monkeypatch.setattr(archive, "s3_client", client_with_wrong_size)
     with pytest.raises(ArchiveVerificationError, match="holds 1 bytes"):
         partition_archive(table=TABLE, month=MARCH, rows=_march_rows())
     assert MANIFEST_KEY not in s3_keys(s3)

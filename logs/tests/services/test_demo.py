@@ -8,10 +8,11 @@ import pytest
 from django.db import connection
 
 from logs.models import Execution, JobRun, ProcessingError, ProcessingLog
+from logs.months import Month
+from logs.selectors import partitions_list
 from logs.services.demo import HISTORY_SOURCE, TODAY_SOURCE, demo_day_generate, demo_trail_seed
 from logs.services.ingest import execution_create, execution_run
 from logs.services.integrity import execution_digest, logs_verify
-from logs.services.partitions import Month, partitions_list
 from users.models import UserStatistics
 from users.services import demo_accounts_seed, demo_user_ids, demo_users_seed
 from users.statistics import STATISTICS

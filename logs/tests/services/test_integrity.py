@@ -10,8 +10,8 @@ from django.db import connection, transaction
 from logs.models import ProcessingLog
 from logs.services.ingest import execution_create, execution_run
 from logs.services.integrity import LOG_COLUMNS, digest_copy, execution_digest, logs_verify
-from logs.services.retention import log_deletion_allowed
 from logs.tests.support import command_run
+from logs.triggers import log_deletion_allowed
 from users.models import UserStatistics
 
 pytestmark = pytest.mark.django_db

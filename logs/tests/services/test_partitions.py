@@ -7,15 +7,11 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from logs.models import JobRun, ProcessingLog
+from logs.months import Month
+from logs.selectors import default_partition_rows, partitions_list
 from logs.services import partitions
 from logs.services.job_runs import JobFailed, JobRefused
-from logs.services.partitions import (
-    Month,
-    default_partition_rows,
-    partitions_ensure,
-    partitions_list,
-    partitions_maintain,
-)
+from logs.services.partitions import partitions_ensure, partitions_maintain
 from logs.tests.support import fail_at_call
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,11 @@ import pytest
 from django.db import connection
 
 from logs.models import JobRun, ProcessingLog, ProcessingLogSummary
+from logs.months import Month
+from logs.selectors import partitions_list
 from logs.services import archive, retention
 from logs.services.job_runs import JobFailed
-from logs.services.partitions import Month, partition_create, partitions_list
+from logs.services.partitions import partition_create
 from logs.services.retention import retention_run
 from logs.tests.support import (
     TODAY,

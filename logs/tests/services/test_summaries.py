@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from logs.models import JobRun, ProcessingLog, ProcessingLogSummary
+from logs.months import Month
 from logs.services import summaries
 from logs.services.job_runs import JobFailed, JobRefused
-from logs.services.partitions import Month
 from logs.services.summaries import summaries_update, summary_month_pending
 from logs.tests.support import TOKYO, fail_at_call, seed_summary
 
