@@ -173,7 +173,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
                 "fields": (
                     "name",
                     "status",
-                    "error_message",
+                    "reason",
                     "source",
                     "file_name",
                     "original_file",
@@ -200,7 +200,11 @@ class ExecutionAdmin(ReadOnlyAdmin):
         ),
         (_("Times"), {"fields": ("created_at", "started_at", "finished_at")}),
     )
-    readonly_fields = ("original_file", "warning_list")
+    readonly_fields = ("original_file", "reason", "warning_list")
+
+    @admin.display(description=_("reason"))
+    def reason(self, execution: Execution) -> str:
+        return trail_message(execution.error_message) or "-"
 
     @admin.display(description=_("original file"))
     def original_file(self, execution: Execution) -> str:
@@ -213,7 +217,9 @@ class ExecutionAdmin(ReadOnlyAdmin):
     def warning_list(self, execution: Execution) -> str:
         if not execution.warnings:
             return "-"
-        items = format_html_join("", "<li>{}</li>", ((warning,) for warning in execution.warnings))
+        items = format_html_join(
+            "", "<li>{}</li>", ((trail_message(warning),) for warning in execution.warnings)
+        )
         return format_html("<ul>{}</ul>", items)
 
     def get_urls(self):

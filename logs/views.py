@@ -41,7 +41,7 @@ from logs.selectors import (
     partition_status,
     window_start,
 )
-from logs.services.ingest import IngestRejected
+from logs.services.ingest import IngestRejected, message_localize
 from logs.services.uploads import (
     PendingUpload,
     UploadAlreadyDecided,
@@ -296,7 +296,7 @@ def execution_progress_data(execution: Execution) -> dict:
         "done": done,
         "outcome": execution.status if done else "",
         "outcome_label": str(OUTCOME_LABELS.get(execution.status, "")),
-        "reason": execution.error_message if refused else "",
+        "reason": message_localize(execution.error_message) if refused else "",
     }
 
 

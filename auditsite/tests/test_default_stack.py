@@ -382,7 +382,7 @@ def test_default_stack_walk_through_then_ctrl_c_leaves_nothing(
         page.wait_for_selector('#execution-progress[data-done="true"]')
         page.screenshot(path=artifacts / "4-done.png", full_page=True)
         status = page.inner_text("#execution-progress .progress-status").strip()
-        assert status == "completed", f"{status}: {_readonly(page, 'error_message')}"
+        assert status == "completed", f"{status}: {_readonly(page, 'reason')}"
         execution_name = _readonly(page, "name")
         execution_url = page.url
     with _step("uploader-result", page, stack, artifacts):

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from logs import messages
 from logs.models import Execution, JobRun
 from logs.services import error_store
 from logs.services.job_runs import job_run_record
@@ -43,18 +44,11 @@ class FailReason(StrEnum):
 
 
 FAIL_MESSAGES = {
-    FailReason.CRASHED: "{error}",
-    FailReason.ABANDONED: "the worker running this import stopped; nothing was applied",
-    FailReason.NOT_QUEUED: "the run could not be queued: {error}",
-    FailReason.STALE_PENDING: (
-        "still pending {minutes} minutes after it was created ({since}): no worker started its "
-        "run (it was never queued, or the queue is stuck); marked failed by the stale-run "
-        "check, nothing was applied, it can be run again"
-    ),
-    FailReason.STALE_RUNNING: (
-        "still running {minutes} minutes after it started ({since}): its worker stopped; "
-        "marked failed by the stale-run check, it can be run again"
-    ),
+    FailReason.CRASHED: messages.CRASHED,
+    FailReason.ABANDONED: messages.ABANDONED,
+    FailReason.NOT_QUEUED: messages.NOT_QUEUED,
+    FailReason.STALE_PENDING: messages.STALE_PENDING,
+    FailReason.STALE_RUNNING: messages.STALE_RUNNING,
 }
 
 
@@ -65,7 +59,7 @@ def error_text(exc: BaseException) -> str:
 
 def fail_message(reason: FailReason, **fields: object) -> str:
     """The stored reason of a failure."""
-    return FAIL_MESSAGES[reason].format(**fields)[:_REASON_LENGTH]
+    return FAIL_MESSAGES[reason].render(**fields)[:_REASON_LENGTH]
 
 
 def execution_claim(*, execution: Execution) -> bool:

@@ -19,6 +19,16 @@ from pathlib import Path
 
 from django.conf import settings
 
+from logs.messages import (
+    FILE_BINARY,
+    FILE_EMPTY,
+    FILE_ENCODING,
+    FILE_MISSING,
+    FILE_TOO_LARGE,
+    FILE_UNREADABLE,
+    FILE_UTF16,
+    S3_LOCATION,
+)
 from logs.s3 import s3_client
 
 CHUNK = 1024 * 1024
@@ -46,7 +56,7 @@ def max_upload_bytes() -> int:
 def _split_s3(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket or not key:
-        msg = f"invalid S3 location {uri!r}: expected s3://bucket/key"
+        msg = S3_LOCATION.render(uri=repr(uri))
         raise SourceError(msg)
     return bucket, key
 
@@ -57,7 +67,7 @@ def local_copy(source: str) -> Iterator[Path]:
     if not source.startswith("s3://"):
         path = Path(source)
         if not path.is_file():
-            msg = f"no such file: {source}"
+            msg = FILE_MISSING.render(source=source)
             raise SourceError(msg)
         yield path
         return
@@ -68,11 +78,11 @@ def local_copy(source: str) -> Iterator[Path]:
         client = s3_client()
         head = client.head_object(Bucket=bucket, Key=key)
         if head["ContentLength"] > max_upload_bytes():
-            msg = f"file is larger than MAX_UPLOAD_MB ({settings.MAX_UPLOAD_MB} MB)"
+            msg = FILE_TOO_LARGE.render(megabytes=settings.MAX_UPLOAD_MB)
             raise SourceError(msg)
         body = client.get_object(Bucket=bucket, Key=key)["Body"]
     except (BotoCoreError, ClientError) as exc:
-        msg = f"cannot read {source}: {exc}"
+        msg = FILE_UNREADABLE.render(source=source, error=exc)
         raise SourceError(msg) from exc
     handle, name = tempfile.mkstemp(prefix="auditsite-", suffix=".csv")
     try:
@@ -123,15 +133,15 @@ def inspect_file(path: Path) -> FileFacts:
     """Size, sha256 and encoding of a CSV file; raises SourceError for a file we do not accept."""
     size = path.stat().st_size
     if size == 0:
-        msg = "the file is empty"
+        msg = FILE_EMPTY.render()
         raise SourceError(msg)
     if size > max_upload_bytes():
-        msg = f"file is larger than MAX_UPLOAD_MB ({settings.MAX_UPLOAD_MB} MB)"
+        msg = FILE_TOO_LARGE.render(megabytes=settings.MAX_UPLOAD_MB)
         raise SourceError(msg)
     with path.open("rb") as stream:
         start = stream.read(4)
     if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        msg = "unsupported encoding: UTF-16 (save the file as CSV UTF-8 or Shift_JIS)"
+        msg = FILE_UTF16.render()
         raise SourceError(msg)
     digest = hashlib.sha256()
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="strict")
@@ -140,7 +150,7 @@ def inspect_file(path: Path) -> FileFacts:
         while chunk := stream.read(CHUNK):
             digest.update(chunk)
             if len(chunk.translate(None, _BINARY_BYTES)) != len(chunk):
-                msg = "this is not a text CSV file (it contains binary control characters)"
+                msg = FILE_BINARY.render()
                 raise SourceError(msg)
             if is_utf8:
                 try:
@@ -157,6 +167,6 @@ def inspect_file(path: Path) -> FileFacts:
     elif _is_cp932(path):
         encoding = "cp932"
     else:
-        msg = "unsupported encoding: the file is neither UTF-8 nor Shift_JIS/CP932"
+        msg = FILE_ENCODING.render()
         raise SourceError(msg)
     return FileFacts(size=size, sha256=digest.hexdigest(), encoding=encoding)

@@ -16,9 +16,10 @@ never deadlock, and never lose an update. The Execution's states are changed by
 ``logs.services.executions`` only.
 """
 
+from logs.messages import message_localize
 from logs.services.executions import execution_fail_if_abandoned, execution_run_lock_try
 from logs.services.ingest.apply import CellProblem
-from logs.services.ingest.cells import MAX_COUNTER, CellKind, message_localize
+from logs.services.ingest.cells import MAX_COUNTER, CellKind
 from logs.services.ingest.naming import MAX_NAME_LENGTH, source_file_name
 from logs.services.ingest.parsing import Header, header_parse
 from logs.services.ingest.run import (

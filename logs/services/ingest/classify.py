@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from psycopg import sql
 
-from logs.services.ingest.cells import MAX_COUNTER, OVERFLOW, RULES, CellKind, Message
+from logs.messages import OVERFLOW, Message
+from logs.services.ingest.cells import MAX_COUNTER, RULES, CellKind
 from logs.services.ingest.parsing import Header
 
 _FITS = f"after <= {MAX_COUNTER}"  # an increment's result stays a valid counter

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
+from logs.messages import NAME_COMPLETED, NAME_EMPTY, NAME_IN_USE, NAME_TOO_LONG
 from logs.models import Execution
 
 MAX_NAME_LENGTH = 80  # executions.name and processing_logs.execution_name
@@ -26,15 +27,15 @@ def name_in_use(name: str) -> Execution | None:
 def explicit_name_problem(name: str) -> str | None:
     """Why an explicitly given execution name cannot be used, or None."""
     if not name.strip():
-        return "the execution name is empty"
+        return NAME_EMPTY.render()
     if len(name) > MAX_NAME_LENGTH:
-        return f"the execution name is longer than {MAX_NAME_LENGTH} characters"
+        return NAME_TOO_LONG.render(length=MAX_NAME_LENGTH)
     holder = name_in_use(name)
     if holder is None:
         return None
     if holder.status == Execution.Status.COMPLETED:
-        return f"execution name {name!r} is already used by a completed run"
-    return f"execution name {name!r} is in use by a run that is {holder.status}"
+        return NAME_COMPLETED.render(name=repr(name))
+    return NAME_IN_USE.render(name=repr(name), status=holder.status)
 
 
 def _generated_name_base(file_name: str) -> str:

@@ -5,14 +5,8 @@ running total cannot express. Such chains are replayed here, cell by cell, by th
 from __future__ import annotations
 
 from auditsite.db import cursor_copy
-from logs.services.ingest.cells import (
-    CHAINED_KINDS,
-    MAX_COUNTER,
-    OVERFLOW,
-    RULES,
-    CellKind,
-    kind_list_sql,
-)
+from logs.messages import OVERFLOW
+from logs.services.ingest.cells import CHAINED_KINDS, MAX_COUNTER, RULES, CellKind, kind_list_sql
 from logs.services.ingest.classify import cells_sql, identifier, literal
 from logs.services.ingest.parsing import Header
 from logs.services.ingest.staging import analyze

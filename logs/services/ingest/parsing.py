@@ -10,6 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 
+from logs.messages import (
+    EMPTY_COLUMN_NAME,
+    HEADER_NO_STATISTIC,
+    HEADER_NO_USER_ID,
+    HEADER_REPEATED,
+    UNKNOWN_COLUMN,
+)
 from logs.services.ingest.cells import MAX_COUNTER, CellKind
 from logs.services.sources import SourceError
 from users.statistics import STATISTICS, STATISTICS_BY_COLUMN, Statistic
@@ -48,19 +55,19 @@ def header_parse(fields: list[str]) -> Header:
         names[0] = names[0].lstrip("\ufeff")
     repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
-        msg = f"repeated column in header: {', '.join(repeated)}"
+        msg = HEADER_REPEATED.render(columns=", ".join(repeated))
         raise SourceError(msg)
     if "user_id" not in names:
-        msg = "the header has no user_id column"
+        msg = HEADER_NO_USER_ID.render()
         raise SourceError(msg)
     present = tuple(statistic for statistic in STATISTICS if statistic.column in names)
     if not present:
         expected = ", ".join(statistic.column for statistic in STATISTICS)
-        msg = f"the header has no statistic column (expected at least one of: {expected})"
+        msg = HEADER_NO_STATISTIC.render(expected=expected)
         raise SourceError(msg)
     unknown = [name for name in names if name != "user_id" and name not in STATISTICS_BY_COLUMN]
     warnings = tuple(
-        f"unknown column ignored: {name!r}" if name else "a column with an empty name was ignored"
+        UNKNOWN_COLUMN.render(name=repr(name)) if name else EMPTY_COLUMN_NAME.render()
         for name in unknown
     )
     return Header(

@@ -11,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from logs.messages import DUPLICATE, ERROR_STORE_FAILED, NAME_TAKEN, NO_DATA_ROWS
 from logs.models import Execution
 from logs.services import error_store
 from logs.services.executions import (
@@ -116,7 +117,7 @@ def execution_create(
                 with transaction.atomic():
                     return Execution.objects.create(name=execution_name, **fields)
             except IntegrityError:  # taken between the check and the insert
-                problem = f"execution name {execution_name!r} is in use by another run"
+                problem = NAME_TAKEN.render(name=repr(execution_name))
         rejected = Execution.objects.create(
             name=execution_name[:MAX_NAME_LENGTH], status=Execution.Status.REJECTED, **fields
         )
@@ -178,8 +179,7 @@ def execution_run(*, execution: Execution, progress: Progress | None = None) -> 
         logger.exception("copying failed cells of %s to the error store failed", execution.name)
         execution.warnings = [
             *execution.warnings,
-            f"failed cells could not be copied to the error store ({exc}); "
-            "they remain in the processing logs",
+            ERROR_STORE_FAILED.render(error=exc),
         ]
         execution.save(update_fields=["warnings"])
     return tally.result(execution=execution, dry_run=False, started=started)
@@ -288,10 +288,7 @@ def _ingest(
         # Same content twice at once: the second waits here, then sees the first as completed.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [facts.sha256])
         if not force and (earlier := _duplicate_of(facts.sha256, execution)) is not None:
-            msg = (
-                f"the same file (sha256 {facts.sha256[:12]}…) was already processed as "
-                f"{earlier.name!r}; use force to process it again"
-            )
+            msg = DUPLICATE.render(sha256=facts.sha256[:12], earlier=repr(earlier.name))
             raise SourceError(msg)
         staged = stage(cursor, path, facts.encoding, progress)
         header, rows_total, users_repeat = staged.header, staged.rows, staged.users_repeat
@@ -303,7 +300,7 @@ def _ingest(
         work_tables_create(cursor, header)
         warnings = list(header.warnings)
         if rows_total == 0:
-            warnings.append("the file has a header but no data rows")
+            warnings.append(NO_DATA_ROWS.render())
         if execution is None:
             preview(cursor, header, users_repeat=users_repeat, fixed=fixed)
             counts, problems = counts_read(cursor), problems_read(cursor)

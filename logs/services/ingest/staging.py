@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditsite.db import cursor_copy
+from logs.messages import CSV_UNPARSABLE, NO_HEADER
 from logs.services.ingest.parsing import (
     EMPTY_CELL,
     MALFORMED,
@@ -55,7 +56,7 @@ def stage(cursor, path: Path, encoding: str, progress: Progress | None) -> Stage
         try:
             fields = next((row for row in reader if not is_blank(row)), None)
             if fields is None:
-                msg = "the file has no header row"
+                msg = NO_HEADER.render()
                 raise SourceError(msg)
             header = header_parse(fields)
             value_columns = [
@@ -102,7 +103,7 @@ def stage(cursor, path: Path, encoding: str, progress: Progress | None) -> Stage
                     if progress and row_no % PROGRESS_EVERY_ROWS == 0:
                         progress("staging", row_no, raw.tell())
         except csv.Error as exc:
-            msg = f"line {reader.line_num}: the CSV cannot be parsed ({exc})"
+            msg = CSV_UNPARSABLE.render(line=reader.line_num, error=exc)
             raise SourceError(msg) from exc
     analyze(cursor, "ingest_rows")
     # Cells chain only when a user_id is on several well-formed rows.

@@ -1,0 +1,230 @@
+"""The catalogue of the messages the product stores: cell failures, file rejections, warnings
+and failed runs. Each is an English ``str.format`` template, stored rendered (the trail keeps the
+design note's English text) and shown in the reader's language: ``message_localize`` recognises
+a stored text by its template and renders the translated template with the same fields.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext, gettext_noop
+from psycopg import sql
+
+SHOWN_CHARACTERS = 40  # of a raw text quoted in a message
+CONSTANTS: dict[str, object] = {"maximum": 2_147_483_647}  # fields every message may use
+
+_CATALOGUE: list[Message] = []
+
+
+def shown(text: str) -> str:
+    """A raw text as a message quotes it: its first SHOWN_CHARACTERS, with "…" when cut."""
+    return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS] + "…"
+
+
+def shown_sql(expression: str) -> str:
+    """SQL of ``shown``."""
+    return (
+        f"left({expression}, {SHOWN_CHARACTERS}) || "
+        f"CASE WHEN length({expression}) > {SHOWN_CHARACTERS} THEN '…' ELSE '' END"
+    )
+
+
+@dataclass(frozen=True)
+class Message:
+    """One stored message: a code, its English template (marked for translation where it is
+    declared), and the fields holding raw text, cut to SHOWN_CHARACTERS."""
+
+    code: str
+    template: str
+    shown: tuple[str, ...] = ()
+    _pattern: re.Pattern = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = []
+        for literal, name, _, _ in string.Formatter().parse(self.template):
+            parts.append(re.escape(literal))
+            if name is not None:
+                parts.append(f"(?P<{name}>.*?)")
+        object.__setattr__(self, "_pattern", re.compile("".join(parts), re.DOTALL))
+        _CATALOGUE.append(self)
+
+    @property
+    def literal_length(self) -> int:
+        """Characters of the template outside its fields: the more, the more specific."""
+        return sum(len(literal) for literal, *_ in string.Formatter().parse(self.template))
+
+    def render(self, **values: object) -> str:
+        """The message as it is stored."""
+        given = {**CONSTANTS, **values}
+        return self.template.format(
+            **{name: shown(str(v)) if name in self.shown else v for name, v in given.items()}
+        )
+
+    def sql(self, **expressions: str) -> str:
+        """SQL computing ``render`` from SQL expressions (one per field), for a statement with
+        parameters (``%`` doubled)."""
+        text, arguments = [], []
+        for literal, name, _, _ in string.Formatter().parse(self.template):
+            text.append(literal.replace("%", "%%"))
+            if name is None:
+                continue
+            if name in CONSTANTS:
+                text.append(str(CONSTANTS[name]))
+                continue
+            text.append("%s")
+            expression = expressions[name]
+            arguments.append(shown_sql(expression) if name in self.shown else expression)
+        literal = sql.Literal("".join(text)).as_string(None).replace("%", "%%")
+        if not arguments:
+            return literal
+        return f"format({literal}, {', '.join(arguments)})"
+
+    def parse(self, text: str) -> dict[str, str] | None:
+        """The fields of a stored text of this message, or None when it is another one."""
+        match = self._pattern.fullmatch(text)
+        return match.groupdict() if match else None
+
+
+def message_recognise(text: str) -> tuple[Message, dict[str, str]] | None:
+    """The catalogue's message a stored text was rendered from (the most specific template
+    that matches), with its fields."""
+    best = None
+    for message in _CATALOGUE:
+        if not message.literal_length:  # a bare field ("{error}") would match any text
+            continue
+        fields = message.parse(text)
+        if fields is not None and (best is None or message.literal_length > best[0].literal_length):
+            best = (message, fields)
+    return best
+
+
+def message_localize(text: str) -> str:
+    """A stored message in the active language; a text the catalogue does not know, as is."""
+    recognised = message_recognise(text)
+    if recognised is None:
+        return text
+    message, fields = recognised
+    return gettext(message.template).format(**{**CONSTANTS, **fields})
+
+
+# --- cells (SPEC §4; which kind of cell carries which: logs/services/ingest/cells.py) ----------
+OVERFLOW = Message(
+    "overflow", gettext_noop("{column}: {old} + {value} = {result} is above the maximum {maximum}")
+)
+TOO_BIG = Message(
+    "too_big", gettext_noop("{column}: {old} + {value} is above the maximum {maximum}"), ("value",)
+)
+UNKNOWN_USER = Message("unknown_user", gettext_noop("User not found in users table"))
+NOT_INTEGER = Message("not_integer", gettext_noop('{column}: not an integer: "{raw}"'), ("raw",))
+NEGATIVE = Message(
+    "negative",
+    gettext_noop("{column}: negative value {raw} (increments are never below 0)"),
+    ("raw",),
+)
+MALFORMED = Message(
+    "malformed", gettext_noop("malformed row: {fields} fields where the header has {width}")
+)
+MISSING_USER = Message("missing_user", gettext_noop("missing user_id"))
+LONG_USER = Message(
+    "long_user", gettext_noop('user_id longer than 10 characters: "{user_id}"'), ("user_id",)
+)
+CELL_MESSAGES = (
+    OVERFLOW,
+    TOO_BIG,
+    UNKNOWN_USER,
+    NOT_INTEGER,
+    NEGATIVE,
+    MALFORMED,
+    MISSING_USER,
+    LONG_USER,
+)
+
+# --- files refused (SPEC §4 file rules) -------------------------------------------------------
+FILE_EMPTY = Message("file_empty", gettext_noop("the file is empty"))
+FILE_TOO_LARGE = Message(
+    "file_too_large", gettext_noop("file is larger than MAX_UPLOAD_MB ({megabytes} MB)")
+)
+FILE_UTF16 = Message(
+    "file_utf16",
+    gettext_noop("unsupported encoding: UTF-16 (save the file as CSV UTF-8 or Shift_JIS)"),
+)
+FILE_BINARY = Message(
+    "file_binary",
+    gettext_noop("this is not a text CSV file (it contains binary control characters)"),
+)
+FILE_ENCODING = Message(
+    "file_encoding",
+    gettext_noop("unsupported encoding: the file is neither UTF-8 nor Shift_JIS/CP932"),
+)
+FILE_MISSING = Message("file_missing", gettext_noop("no such file: {source}"))
+FILE_UNREADABLE = Message("file_unreadable", gettext_noop("cannot read {source}: {error}"))
+S3_LOCATION = Message(
+    "s3_location", gettext_noop("invalid S3 location {uri}: expected s3://bucket/key")
+)
+NO_HEADER = Message("no_header", gettext_noop("the file has no header row"))
+CSV_UNPARSABLE = Message(
+    "csv_unparsable", gettext_noop("line {line}: the CSV cannot be parsed ({error})")
+)
+HEADER_REPEATED = Message("header_repeated", gettext_noop("repeated column in header: {columns}"))
+HEADER_NO_USER_ID = Message("header_no_user_id", gettext_noop("the header has no user_id column"))
+HEADER_NO_STATISTIC = Message(
+    "header_no_statistic",
+    gettext_noop("the header has no statistic column (expected at least one of: {expected})"),
+)
+DUPLICATE = Message(
+    "duplicate",
+    gettext_noop(
+        "the same file (sha256 {sha256}…) was already processed as {earlier}; "
+        "use force to process it again"
+    ),
+)
+NAME_EMPTY = Message("name_empty", gettext_noop("the execution name is empty"))
+NAME_TOO_LONG = Message(
+    "name_too_long", gettext_noop("the execution name is longer than {length} characters")
+)
+NAME_COMPLETED = Message(
+    "name_completed", gettext_noop("execution name {name} is already used by a completed run")
+)
+NAME_IN_USE = Message(
+    "name_in_use", gettext_noop("execution name {name} is in use by a run that is {status}")
+)
+NAME_TAKEN = Message("name_taken", gettext_noop("execution name {name} is in use by another run"))
+
+# --- warnings on a run --------------------------------------------------------------------
+UNKNOWN_COLUMN = Message("unknown_column", gettext_noop("unknown column ignored: {name}"))
+EMPTY_COLUMN_NAME = Message(
+    "empty_column_name", gettext_noop("a column with an empty name was ignored")
+)
+NO_DATA_ROWS = Message("no_data_rows", gettext_noop("the file has a header but no data rows"))
+ERROR_STORE_FAILED = Message(
+    "error_store_failed",
+    gettext_noop(
+        "failed cells could not be copied to the error store ({error}); "
+        "they remain in the processing logs"
+    ),
+)
+
+# --- failed runs (logs/services/executions.py) --------------------------------------------
+CRASHED = Message("crashed", "{error}")  # the exception itself: not translated
+ABANDONED = Message(
+    "abandoned", gettext_noop("the worker running this import stopped; nothing was applied")
+)
+NOT_QUEUED = Message("not_queued", gettext_noop("the run could not be queued: {error}"))
+STALE_PENDING = Message(
+    "stale_pending",
+    gettext_noop(
+        "still pending {minutes} minutes after it was created ({since}): no worker started its "
+        "run (it was never queued, or the queue is stuck); marked failed by the stale-run "
+        "check, nothing was applied, it can be run again"
+    ),
+)
+STALE_RUNNING = Message(
+    "stale_running",
+    gettext_noop(
+        "still running {minutes} minutes after it started ({since}): its worker stopped; "
+        "marked failed by the stale-run check, it can be run again"
+    ),
+)
