@@ -26,7 +26,8 @@ class AuditAdminSite(admin.AdminSite):
         # A read-only page: nothing to POST.
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET", "HEAD"])
-        from logs.views import dashboard_context
+        # Imported here: the site is built while apps load, before logs' models are ready.
+        from logs.dashboard import dashboard_context
 
         return super().index(request, {**dashboard_context(request), **(extra_context or {})})
 

@@ -88,6 +88,9 @@ class ProcessingLogSummary(models.Model):
         return f"{self.summary_date:%Y-%m} {self.execution_name}"
 
 
+UPLOAD_PERMISSION = "logs.upload_csv"  # Execution's own permission: may upload activity CSVs
+
+
 class Execution(models.Model):
     """One run of one CSV file: where it came from, who started it, what it did."""
 

@@ -27,21 +27,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from auditsite.uploads import max_upload_bytes
-from logs.charts import stacked_bar_chart
 from logs.forms import UploadForm
-from logs.models import Execution, UploadClaim
+from logs.models import UPLOAD_PERMISSION, Execution, UploadClaim
 from logs.paginators import CappedCountPaginator
 from logs.selectors import (
-    daily_counts,
-    daily_series,
-    execution_breakdown,
     execution_failed_logs,
-    executions_recent,
-    job_runs_recent,
-    partition_status,
-    window_start,
 )
 from logs.services.ingest import IngestRejected, message_localize
+from logs.services.integrity import execution_counts_check
 from logs.services.uploads import (
     PendingUpload,
     UploadAlreadyDecided,
@@ -54,7 +47,6 @@ from logs.services.uploads import (
     upload_remember,
 )
 
-UPLOAD_PERMISSION = "logs.upload_csv"
 FAILED_CELLS_PER_PAGE = 50
 READ_METHODS = ("GET", "HEAD")
 FINISHED_STATUSES = (
@@ -84,47 +76,6 @@ def _page_context(request: HttpRequest, model_admin: ModelAdmin, title: str) -> 
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
         "title": title,
-    }
-
-
-# --- dashboard -----------------------------------------------------------------------------
-
-
-def dashboard_context(request: HttpRequest) -> dict:
-    """Everything the admin index shows next to the app list, as far as the user may see it."""
-    user = request.user
-    context: dict = {
-        "can_upload": user.has_perm(UPLOAD_PERMISSION),
-        "can_lookup": user.has_perm("users.lookup_serviceuser"),
-        "can_view_logs": user.has_perm("logs.view_processinglog"),
-        "can_export_logs": user.has_perm("logs.export_processinglog"),
-    }
-    if context["can_view_logs"]:
-        month = daily_counts(days=30)
-        week_start = window_start(days=7).date()
-        week = [count for count in month if count.day >= week_start]
-        context["daily_windows"] = [
-            _daily_window(_("Last 7 days"), counts=week, days=7),
-            _daily_window(_("Last 30 days"), counts=month, days=30),
-        ]
-        context["partition_status"] = partition_status()
-    if user.has_perm("logs.view_execution"):
-        context["recent_executions"] = list(executions_recent())
-    if user.has_perm("logs.view_jobrun"):
-        context["recent_job_runs"] = list(job_runs_recent())
-    return context
-
-
-def _daily_window(title: str, *, counts, days: int) -> dict:
-    return {
-        "title": title,
-        "days": days,
-        "counts": counts,  # seed 6.3's rows: days with rows, newest first
-        "chart": stacked_bar_chart(series=daily_series(counts=counts, days=days)),
-        "total": sum(count.total for count in counts),
-        "success": sum(count.success for count in counts),
-        "failed": sum(count.failed for count in counts),
-        "skipped": sum(count.skipped for count in counts),
     }
 
 
@@ -334,13 +285,7 @@ def execution_download(
 
 def execution_detail_context(request: HttpRequest, execution: Execution) -> dict:
     """Seed 6.2 for the execution, its failed cells (paginated) and its progress."""
-    breakdown = execution_breakdown(execution_name=execution.name)
-    by_type: dict[str, dict[str, int]] = {}
-    for row in breakdown:
-        per_status = by_type.setdefault(
-            row.processing_type or "", {"success": 0, "failed": 0, "skipped": 0}
-        )
-        per_status[row.status] = row.count
+    counted = execution_counts_check(execution=execution)
     failed_cells = CappedCountPaginator(
         execution_failed_logs(execution_name=execution.name), FAILED_CELLS_PER_PAGE
     ).get_page(request.GET.get("failed_page"))
@@ -349,11 +294,9 @@ def execution_detail_context(request: HttpRequest, execution: Execution) -> dict
         "execution": execution,
         "progress": execution_progress_data(execution),
         "progress_url": reverse("admin:logs_execution_progress", args=[execution.pk]),
-        "breakdown": breakdown,
-        "breakdown_by_type": type_count_rows(by_type),
-        # Counted now vs recorded at completion: a difference means the trail changed.
-        "breakdown_matches_record": execution.status != Execution.Status.COMPLETED
-        or by_type == {key: dict(value) for key, value in execution.counts.items()},
+        "breakdown": counted.breakdown,
+        "breakdown_by_type": type_count_rows(counted.by_type),
+        "breakdown_matches_record": counted.matches_record,
         "failed_cells": failed_cells,
         "logs_url": f"{logs_url}?{urlencode({'execution_name': execution.name})}",
     }

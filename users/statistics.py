@@ -54,4 +54,3 @@ def registry_check(statistics: tuple[Statistic, ...]) -> None:
 
 registry_check(STATISTICS)
 STATISTICS_BY_COLUMN = {statistic.column: statistic for statistic in STATISTICS}
-PROCESSING_TYPES = tuple(statistic.processing_type for statistic in STATISTICS)

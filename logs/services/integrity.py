@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 
 from auditsite.db import UTC_ISO_SESSION, cursor_copy
 from logs.models import Execution
-from logs.selectors import default_partition_rows
+from logs.selectors import BreakdownRow, default_partition_rows, execution_breakdown
 from users.statistics import STATISTICS
 
 # The digest of an execution: sha256 over its log rows in log_id order, each row as one line of
@@ -41,6 +42,30 @@ def digest_copy(cursor, query: str, params=None) -> str | None:
                     ascending = log_id > previous
                     previous = log_id
     return digest.hexdigest() if ascending else None
+
+
+@dataclass(frozen=True)
+class CountsCheck:
+    """An execution's log rows counted now (seed 6.2), and whether they are what it recorded."""
+
+    breakdown: list[BreakdownRow]
+    by_type: dict[str, dict[str, int]]  # {processing_type: {status: rows}}
+    matches_record: bool
+
+
+def execution_counts_check(*, execution: Execution) -> CountsCheck:
+    """Seed 6.2 for the execution against the counts it stored when it completed: a difference
+    means the trail changed since (runs that did not complete recorded nothing to compare)."""
+    breakdown = execution_breakdown(execution_name=execution.name)
+    by_type: dict[str, dict[str, int]] = {}
+    for row in breakdown:
+        per_status = by_type.setdefault(
+            row.processing_type or "", {"success": 0, "failed": 0, "skipped": 0}
+        )
+        per_status[row.status] = row.count
+    recorded = {key: dict(value) for key, value in execution.counts.items()}
+    matches = execution.status != Execution.Status.COMPLETED or by_type == recorded
+    return CountsCheck(breakdown=breakdown, by_type=by_type, matches_record=matches)
 
 
 def execution_digest(*, execution_name: str) -> str:

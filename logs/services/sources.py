@@ -19,6 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from auditsite.uploads import max_upload_bytes
 from logs.messages import (
     FILE_BINARY,
     FILE_EMPTY,
@@ -47,10 +48,6 @@ class FileFacts:
     size: int
     sha256: str
     encoding: str  # Python codec: "utf-8-sig" or "cp932"
-
-
-def max_upload_bytes() -> int:
-    return settings.MAX_UPLOAD_MB * 1024 * 1024
 
 
 def _split_s3(uri: str) -> tuple[str, str]:

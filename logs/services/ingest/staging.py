@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from auditsite.db import cursor_copy
 from logs.messages import CSV_UNPARSABLE, NO_HEADER
+from logs.models import Execution
+from logs.services.executions import Progress
 from logs.services.ingest.parsing import (
     EMPTY_CELL,
     MALFORMED,
@@ -24,7 +25,6 @@ from logs.services.ingest.parsing import (
 from logs.services.sources import SourceError
 
 PROGRESS_EVERY_ROWS = 20_000
-Progress = Callable[[str, int, int], None]  # (phase, rows staged, bytes read)
 
 # Every temporary table of a run. ON COMMIT DROP does not fire when the run's transaction is only
 # a savepoint of a longer one, so a run also drops them itself, first and last.
@@ -101,7 +101,7 @@ def stage(cursor, path: Path, encoding: str, progress: Progress | None) -> Stage
                         row_kind = MALFORMED
                     write((row_no, reader.line_num, count, row_kind, user_id, *cells))
                     if progress and row_no % PROGRESS_EVERY_ROWS == 0:
-                        progress("staging", row_no, raw.tell())
+                        progress(Execution.Phase.STAGING, row_no, raw.tell())
         except csv.Error as exc:
             msg = CSV_UNPARSABLE.render(line=reader.line_num, error=exc)
             raise SourceError(msg) from exc
