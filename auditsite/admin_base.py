@@ -29,5 +29,19 @@ class StrictActionsMixin:
         return super().history_view(request, object_id, extra_context)
 
 
+class ReadOnlyMixin:
+    """No add, change or delete, for anybody, superusers included (pghistory's way): for the
+    trail, and for counters that only imports and corrections may change."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class AuditModelAdmin(StrictActionsMixin, admin.ModelAdmin):
     """Base of our model admins."""

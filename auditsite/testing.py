@@ -72,3 +72,18 @@ def open_tmp_dir(*, prefix: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def logs_export_csv(page, *, form_screenshot: Path, into: Path) -> Path:
+    """From the processing-log list in a browser: *Export*, CSV, submit; the downloaded file,
+    kept in ``into``, and a screenshot of the export form."""
+    page.click("a.export_link")
+    page.wait_for_selector("#id_format")
+    page.select_option("#id_format", label="csv")
+    page.screenshot(path=form_screenshot, full_page=True)
+    with page.expect_download() as download_info:
+        page.click("#content form .submit-row input[type=submit]")
+    download = download_info.value
+    exported = into / download.suggested_filename
+    download.save_as(exported)
+    return exported

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from auditsite.admin_base import AuditModelAdmin
+from auditsite.admin_base import AuditModelAdmin, ReadOnlyMixin
 from logs import views
 from logs.admin_filters import (
     ExecutionFilter,
@@ -29,17 +29,8 @@ from logs.resources import ProcessingLogResource
 from logs.templatetags.trail import trail_message
 
 
-class ReadOnlyAdmin(AuditModelAdmin):
-    """The audit trail is read-only for everybody, superusers included (pghistory's way)."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyMixin, AuditModelAdmin):
+    """The audit trail is read-only for everybody, superusers included."""
 
 
 @admin.display(description=_("error message"))

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from auditsite.admin_base import AuditModelAdmin
+from auditsite.admin_base import AuditModelAdmin, ReadOnlyMixin
 from users import views
 from users.models import ServiceUser, UserStatistics
 from users.resources import ServiceUserResource
@@ -26,20 +26,9 @@ def lookup_url(user_id: str) -> str:
     return f"{reverse('admin:users_serviceuser_lookup')}?{urlencode({'user_id': user_id})}"
 
 
-class StatisticsReadOnly:
-    """No add, change or delete of counters in the admin: they would bypass the trail."""
+class UserStatisticsInline(ReadOnlyMixin, admin.StackedInline):
+    """The counters, shown on their user; no add, change or delete (they would bypass the trail)."""
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class UserStatisticsInline(StatisticsReadOnly, admin.StackedInline):
     model = UserStatistics
     can_delete = False
     fields = readonly_fields = ("login_count", "post_count", "updated_at")
@@ -102,7 +91,7 @@ class ServiceUserAdmin(ImportExportMixin, AuditModelAdmin):
 
 
 @admin.register(UserStatistics)
-class UserStatisticsAdmin(StatisticsReadOnly, AuditModelAdmin):
+class UserStatisticsAdmin(ReadOnlyMixin, AuditModelAdmin):
     list_display = ("user", "login_count", "post_count", "updated_at")
     search_fields = ("user__user_id",)
     list_select_related = ("user",)

@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from auditsite.testing import CHROMIUM, CHROMIUM_ARGS, open_tmp_dir
+from auditsite.testing import CHROMIUM, CHROMIUM_ARGS, logs_export_csv, open_tmp_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -438,15 +438,9 @@ def test_default_stack_walk_through_then_ctrl_c_leaves_nothing(
         page.click("#execution-breakdown a[href*='/admin/logs/processinglog/']")
         page.wait_for_selector("#result_list")
         page.screenshot(path=artifacts / "6-auditor-logs.png", full_page=True)
-        page.click("a.export_link")
-        page.wait_for_selector("#id_format")
-        page.select_option("#id_format", label="csv")
-        page.screenshot(path=artifacts / "7-export-form.png", full_page=True)
-        with page.expect_download() as download_info:
-            page.click("#content form .submit-row input[type=submit]")
-        download = download_info.value
-        exported = artifacts / download.suggested_filename
-        download.save_as(exported)
+        exported = logs_export_csv(
+            page, form_screenshot=artifacts / "7-export-form.png", into=artifacts
+        )
         rows = list(csv.DictReader(io.StringIO(exported.read_text(encoding="utf-8-sig"))))
         assert {row["execution_name"] for row in rows} == {execution_name}, rows
         assert {(row["user_id"], row["processing_type"]): row["status"] for row in rows} == (

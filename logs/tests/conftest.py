@@ -35,3 +35,10 @@ def s3(monkeypatch, settings):
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=ARCHIVE_BUCKET)
         yield client
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """Uploaded files go to a folder of this test's own."""
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path

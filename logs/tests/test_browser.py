@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connections
 
 from auditsite.celery import app as celery_app
-from auditsite.testing import CHROMIUM, CHROMIUM_ARGS, STAFF_PASSWORD
+from auditsite.testing import CHROMIUM, CHROMIUM_ARGS, STAFF_PASSWORD, logs_export_csv
 from logs.models import Execution
 from logs.tests.support import celery_worker
 from users.services import demo_users_seed
@@ -151,15 +151,9 @@ def test_uploader_uploads_and_watches_then_auditor_exports(
     _log_in(page, base, "test-auditor", quote(logs_path, safe="/"))
     page.wait_for_selector("#result_list")
     page.screenshot(path=artifacts / "5-auditor-logs.png", full_page=True)
-    page.click("a.export_link")
-    page.wait_for_selector("#id_format")
-    page.select_option("#id_format", "0")
-    page.screenshot(path=artifacts / "6-export-form.png", full_page=True)
-    with page.expect_download() as download_info:
-        page.click("#content form .submit-row input[type=submit]")
-    download = download_info.value
-    exported = artifacts / download.suggested_filename
-    download.save_as(exported)
+    exported = logs_export_csv(
+        page, form_screenshot=artifacts / "6-export-form.png", into=artifacts
+    )
     rows = list(csv.reader(io.StringIO(exported.read_text(encoding="utf-8"))))
     assert rows[0][:3] == ["log_id", "execution_name", "user_id"]
     assert len(rows) - 1 == execution.failed_count

@@ -16,7 +16,7 @@ from logs.services.uploads import upload_confirm, upload_remember
 from logs.tests.test_seed_sql import SEED_6_2
 from users.services import demo_users_seed
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 UPLOAD = reverse("admin:logs_execution_upload")
 MIXED = (
@@ -26,13 +26,6 @@ MIXED = (
     "U00002,abc,3,x\n"
     "U00003,-1,0,x\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    """Uploaded files go to a folder of this test's own."""
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
 
 
 @pytest.fixture

@@ -24,18 +24,11 @@ from logs.services import uploads
 from users.models import UserStatistics
 from users.services import demo_users_seed
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media")]
 
 UPLOAD = reverse("admin:logs_execution_upload")
 CSV_TEXT = "user_id,login_count,post_count\nU00001,2,1\nU00002,0,3\n"
 HOLD_SECONDS = 0.5  # how long the slowed side keeps its decision open
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    """Uploaded files go to a folder of this test's own."""
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
 
 
 @pytest.fixture
