@@ -87,3 +87,20 @@ def logs_export_csv(page, *, form_screenshot: Path, into: Path) -> Path:
     exported = into / download.suggested_filename
     download.save_as(exported)
     return exported
+
+
+@contextlib.contextmanager
+def chromium_launched() -> Iterator:
+    """Headless Debian Chromium through Playwright (its own browser download does not work
+    here); the test fails saying what to install when it is missing."""
+    import pytest
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browsers`")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

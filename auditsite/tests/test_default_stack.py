@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from auditsite.testing import CHROMIUM, CHROMIUM_ARGS, logs_export_csv, open_tmp_dir
+from auditsite.testing import chromium_launched, logs_export_csv, open_tmp_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -261,14 +261,8 @@ def _kinds(processes: set[psutil.Process]) -> set[str]:
 @pytest.fixture
 def browser():
     """Headless Chromium."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browsers`")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_launched() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture

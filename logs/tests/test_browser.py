@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connections
 
 from auditsite.celery import app as celery_app
-from auditsite.testing import CHROMIUM, CHROMIUM_ARGS, STAFF_PASSWORD, logs_export_csv
+from auditsite.testing import STAFF_PASSWORD, chromium_launched, logs_export_csv
 from logs.models import Execution
 from logs.tests.support import celery_worker
 from users.services import demo_users_seed
@@ -51,18 +51,12 @@ def worker(media):
 @pytest.fixture
 def browser(monkeypatch):
     """Headless Chromium."""
-    from playwright.sync_api import sync_playwright
-
     # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
     # plain synchronous ones, so Django's guard against async contexts does not apply.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browsers`")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_launched() as chromium:
         yield chromium
-        chromium.close()
         # ORM calls made inside Playwright's context got a database connection of their own;
         # close it here, or it would keep the test database busy when pytest drops it.
         connections.close_all()
