@@ -107,6 +107,14 @@ def execution_reject(*, execution: Execution, message: str) -> None:
     error_store.error_record_file(execution=execution, message=message)
 
 
+def execution_record_rejected(*, name: str, message: str, **fields: object) -> Execution:
+    """A run refused before it could be pending (its name is taken or unusable): recorded
+    straight away as rejected, with the reason."""
+    execution = Execution.objects.create(name=name, status=Execution.Status.REJECTED, **fields)
+    execution_reject(execution=execution, message=message)
+    return execution
+
+
 def execution_fail(
     *,
     execution_id: int,

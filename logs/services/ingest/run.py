@@ -23,6 +23,7 @@ from logs.services.executions import (
     execution_complete,
     execution_fail,
     execution_fail_if_abandoned,
+    execution_record_rejected,
     execution_reject,
     run_lock_hold,
 )
@@ -118,10 +119,9 @@ def execution_create(
                     return Execution.objects.create(name=execution_name, **fields)
             except IntegrityError:  # taken between the check and the insert
                 problem = NAME_TAKEN.render(name=repr(execution_name))
-        rejected = Execution.objects.create(
-            name=execution_name[:MAX_NAME_LENGTH], status=Execution.Status.REJECTED, **fields
+        rejected = execution_record_rejected(
+            name=execution_name[:MAX_NAME_LENGTH], message=problem, **fields
         )
-        execution_reject(execution=rejected, message=problem)
         raise IngestRejected(problem, rejected)
     while True:
         name = free_generated_name(file_name)
