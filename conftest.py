@@ -54,15 +54,9 @@ def client_for(accounts):
 @pytest.fixture
 def make_logs(db):
     """Insert processing log rows with chosen fields (processed_at included); returns them."""
-    from logs.models import ProcessingLog
+    from logs.tests.factories import ProcessingLogFactory
 
-    def _make(rows: list[dict]) -> list:
-        defaults = {"execution_name": "user-log-20260101-000000", "status": "success"}
-        return ProcessingLog.objects.bulk_create(
-            [ProcessingLog(**{**defaults, **row}) for row in rows]
-        )
-
-    return _make
+    return ProcessingLogFactory.create_rows
 
 
 @pytest.fixture

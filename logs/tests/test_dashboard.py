@@ -13,6 +13,7 @@ from logs.models import Execution, JobRun
 from logs.months import Month, business_tz
 from logs.selectors import DailyCount, daily_counts, daily_series
 from logs.services.partitions import partitions_ensure
+from logs.tests.factories import ExecutionFactory
 from logs.tests.test_seed_sql import SEED_6_3
 
 pytestmark = pytest.mark.django_db
@@ -119,9 +120,8 @@ def test_dashboard_page_shows_the_seed_numbers(client_for, spread_logs):
 def test_dashboard_lists_recent_runs_and_partitions(client_for, accounts):
     """The newest executions (with counts and uploader) and job runs (with status and error)
     the test made are listed, newest first, beside the partitions of processing_logs."""
-    older = Execution.objects.create(name="user-log-20260101-000000", status="failed")
-    newer = Execution.objects.create(
-        name="user-log-20260102-030405",
+    older = ExecutionFactory.create(status=Execution.Status.FAILED)
+    newer = ExecutionFactory.create(
         status=Execution.Status.COMPLETED,
         uploaded_by=accounts["uploader"],
         rows_total=4,

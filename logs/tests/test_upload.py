@@ -17,6 +17,7 @@ from logs import views
 from logs.models import Execution, ProcessingLog, UploadClaim
 from logs.services import uploads
 from logs.services.uploads import upload_confirm, upload_remember
+from logs.tests.factories import ExecutionFactory
 from logs.tests.test_seed_sql import SEED_6_2
 from users.services import demo_users_seed
 
@@ -242,7 +243,7 @@ def test_name_taken_between_preview_and_confirm(uploader, users):
     """An explicit name used meanwhile by a completed run: rejected, recorded, and said so."""
     response = _upload(uploader, "user_id,login_count\nU00001,1\n", execution_name="run-x")
     token = uploader.get(response["Location"]).context["pending"].token
-    Execution.objects.create(name="run-x", status=Execution.Status.COMPLETED)
+    ExecutionFactory.create(name="run-x", status=Execution.Status.COMPLETED)
     response = uploader.post(
         reverse("admin:logs_execution_upload_confirm", args=[token]), {"confirm": "1"}, follow=True
     )
@@ -313,8 +314,7 @@ def test_another_session_cannot_confirm_an_upload(uploader, client_for, users):
 
 def test_progress_of_a_running_execution(uploader, users):
     """While running, the JSON reports the phase and bytes read of the file size."""
-    execution = Execution.objects.create(
-        name="running",
+    execution = ExecutionFactory.create(
         status=Execution.Status.RUNNING,
         size_bytes=1000,
         progress_phase="staging",
@@ -364,8 +364,7 @@ def test_failed_or_rejected_run_shows_its_reason_not_a_bar(
     uploader, users, status, reason, headline, help_text
 ):
     """A failed or rejected run's page leads with its outcome and reason; no full bar."""
-    execution = Execution.objects.create(
-        name=f"user-log-{status}",
+    execution = ExecutionFactory.create(
         status=status,
         error_message=reason,
         size_bytes=1000,
@@ -389,15 +388,14 @@ def test_failed_or_rejected_run_shows_its_reason_not_a_bar(
 
 def test_failed_run_without_a_reason_says_so(uploader, users):
     """A failed run that recorded no message says that no reason was recorded."""
-    execution = Execution.objects.create(name="user-log-silent", status="failed")
+    execution = ExecutionFactory.create(status="failed")
     html = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk]))
     assert "No reason was recorded." in html.content.decode()
 
 
 def test_completed_run_shows_the_completed_outcome(uploader, users):
     """A completed run's page says it completed, with its counts, instead of a bar."""
-    execution = Execution.objects.create(
-        name="user-log-done",
+    execution = ExecutionFactory.create(
         status="completed",
         rows_total=4,
         log_rows=8,
@@ -420,9 +418,7 @@ def test_completed_run_shows_the_completed_outcome(uploader, users):
 
 def test_outcome_in_japanese(client_for, users):
     """The outcome headline and its explanation are translated (the UI's default language)."""
-    execution = Execution.objects.create(
-        name="user-log-ja", status="failed", error_message="worker lost"
-    )
+    execution = ExecutionFactory.create(status="failed", error_message="worker lost")
     html = client_for("uploader").get(reverse("admin:logs_execution_change", args=[execution.pk]))
     html = html.content.decode()
     assert "この実行は失敗しました" in html and "worker lost" in html
@@ -431,7 +427,7 @@ def test_outcome_in_japanese(client_for, users):
 
 def test_execution_without_file_has_no_download(uploader, users):
     """An execution from the command line has no stored file: the download answers 404."""
-    execution = Execution.objects.create(name="cli", source="/data/cli.csv")
+    execution = ExecutionFactory.create(source="/data/cli.csv")
     response = uploader.get(reverse("admin:logs_execution_download", args=[execution.pk]))
     assert response.status_code == 404
 
