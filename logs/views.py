@@ -22,6 +22,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -55,7 +56,7 @@ FINISHED_STATUSES = (
     Execution.Status.FAILED,
 )
 # The headline of a finished run, where the progress bar was.
-OUTCOME_LABELS = {
+OUTCOME_LABELS: dict[str, Promise] = {
     Execution.Status.COMPLETED: gettext_lazy("This run completed"),
     Execution.Status.FAILED: gettext_lazy("This run failed"),
     Execution.Status.REJECTED: gettext_lazy("This file was rejected"),
@@ -265,7 +266,7 @@ def execution_progress(
 
 def execution_download(
     request: HttpRequest, model_admin: ModelAdmin, object_id: str
-) -> HttpResponse:
+) -> HttpResponse | FileResponse:
     """The original file of the execution, byte for byte, streamed from storage."""
     refusal = _refusal(
         request, allowed=model_admin.has_view_permission(request), methods=READ_METHODS
