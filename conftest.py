@@ -11,7 +11,8 @@ from logs.triggers import PROTECT_TRUNCATE, trigger_uri
 
 # Transactional tests end with Django's flush, a TRUNCATE of every table. processing_logs refuses
 # TRUNCATE for everybody; the test harness alone lifts that guard, for its own clean-up.
-_original_fixture_teardown = TransactionTestCase._fixture_teardown
+# _fixture_teardown is a private hook of Django's test case, absent from django-stubs.
+_original_fixture_teardown = TransactionTestCase._fixture_teardown  # type: ignore[attr-defined]
 
 
 def _fixture_teardown_allowing_log_truncate(self: TransactionTestCase) -> None:
@@ -19,7 +20,7 @@ def _fixture_teardown_allowing_log_truncate(self: TransactionTestCase) -> None:
         _original_fixture_teardown(self)
 
 
-TransactionTestCase._fixture_teardown = _fixture_teardown_allowing_log_truncate
+TransactionTestCase._fixture_teardown = _fixture_teardown_allowing_log_truncate  # type: ignore[attr-defined]
 
 
 @pytest.fixture

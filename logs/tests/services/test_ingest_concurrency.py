@@ -169,6 +169,7 @@ def _assert_chains(initial: dict) -> None:
     current = dict(initial)
     successes = ProcessingLog.objects.filter(status="success").order_by("log_id")
     for log in successes.iterator():
+        assert log.user_id and log.processing_type, f"success log {log.log_id} names no counter"
         key = (log.user_id, TYPE_COLUMN[log.processing_type])
         assert log.old_value == current.get(key, 0), f"chain broken at log {log.log_id}"
         current[key] = log.new_value
