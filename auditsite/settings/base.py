@@ -103,8 +103,36 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+# Uploaded files (each execution's original): MEDIA_ROOT on this host, or an S3 bucket when web
+# and workers run on different hosts, so any worker can run any upload.
+MEDIA_S3_BUCKET = env("MEDIA_S3_BUCKET", default="")
+MEDIA_S3_PREFIX = env("MEDIA_S3_PREFIX", default="uploads/")  # key prefix of uploaded files
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)  # S3-compatible stores (MinIO)
+
+
+def media_storage(*, bucket: str, prefix: str, endpoint_url: str | None) -> dict:
+    """``STORAGES["default"]``: the file system, or S3 (django-storages) when a bucket is set.
+
+    Files are never public: workers read them and only the permission-checked download view
+    serves them, so objects get no ACL."""
+    if not bucket:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "location": prefix.strip("/"),
+            "endpoint_url": endpoint_url,
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": media_storage(
+        bucket=MEDIA_S3_BUCKET, prefix=MEDIA_S3_PREFIX, endpoint_url=AWS_S3_ENDPOINT_URL
+    ),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
@@ -144,7 +172,6 @@ ARCHIVE_S3_PREFIX = env("ARCHIVE_S3_PREFIX", default="processing_logs/")  # key 
 ERROR_STORE = env("ERROR_STORE", default="db")  # where failed cells go: "db" or "dynamodb"
 ERROR_DYNAMODB_TABLE = env("ERROR_DYNAMODB_TABLE", default="auditsite-processing-errors")
 INGEST_WORK_MEM = env("INGEST_WORK_MEM", default="256MB")  # PostgreSQL work_mem of an import
-AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)  # S3-compatible stores (MinIO)
 
 # Unattended operation (SPEC §7a): the inbox, alerts, /healthz and /metrics.
 INBOX_URI = env("INBOX_URI", default="")  # folder or s3://bucket/prefix/ picked up; empty: off

@@ -75,6 +75,11 @@ def partition_create(*, month: Month, using: str = DEFAULT_DB_ALIAS) -> tuple[bo
                 f"ALTER TABLE {PARENT_TABLE} ATTACH PARTITION {table} FOR VALUES FROM (%s) TO (%s)",
                 bounds,
             )
+            # A table filled in one statement has no planner statistics until autovacuum comes
+            # by: without them the planner guesses hundreds of rows per partition and picks
+            # parallel plans for one user's history.
+            cursor.execute(f"ANALYZE {table}")
+            cursor.execute(f"ANALYZE {DEFAULT_PARTITION}")
         cursor.execute(truncate_guard_sql(table=name))
     return True, strays
 

@@ -71,6 +71,30 @@ def test_ensure_moves_default_rows_into_their_partition():
             cursor.execute("TRUNCATE processing_logs_2019_05")
 
 
+def test_a_partition_filled_from_default_has_planner_statistics():
+    """The month made out of DEFAULT rows is analyzed at once (its row estimate is its rows),
+    and so is DEFAULT, now empty: the planner does not wait for autovacuum to see them."""
+    ProcessingLog.objects.bulk_create(
+        [
+            ProcessingLog(
+                execution_name="stray",
+                user_id=f"U{n:05d}",
+                status="success",
+                processed_at=datetime(2019, 6, 1 + n % 28, 12, tzinfo=TOKYO),
+            )
+            for n in range(40)
+        ]
+    )
+    partitions_ensure(months_ahead=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class "
+            "WHERE relname IN ('processing_logs_2019_06', 'processing_logs_default')"
+        )
+        estimates = dict(cursor.fetchall())
+    assert estimates == {"processing_logs_2019_06": 40, "processing_logs_default": 0}
+
+
 def test_ensure_is_idempotent():
     """A second run creates nothing."""
     partitions_ensure(months_ahead=5)
