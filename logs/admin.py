@@ -23,7 +23,15 @@ from logs.admin_filters import (
     ProcessingTypeFilter,
     default_window_start,
 )
-from logs.models import Execution, JobRun, ProcessingError, ProcessingLog, ProcessingLogSummary
+from logs.models import (
+    Alert,
+    Execution,
+    InboxItem,
+    JobRun,
+    ProcessingError,
+    ProcessingLog,
+    ProcessingLogSummary,
+)
 from logs.paginators import CappedCountPaginator
 from logs.resources import ProcessingLogResource
 from logs.templatetags.trail import trail_message
@@ -151,7 +159,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
         "failed_count",
         "skipped_count",
     )
-    list_filter = ("status",)
+    list_filter = ("status", "source_kind")
     list_select_related = ("uploaded_by",)
     search_fields = ("name", "file_name", "sha256")
     change_list_template = "admin/logs/execution/change_list.html"
@@ -166,6 +174,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
                     "status",
                     "reason",
                     "source",
+                    "source_kind",
                     "file_name",
                     "original_file",
                     "size_bytes",
@@ -281,3 +290,81 @@ class ProcessingErrorAdmin(ReadOnlyAdmin):
 class JobRunAdmin(ReadOnlyAdmin):
     list_display = ("job", "status", "dry_run", "started_at", "finished_at", "error_message")
     list_filter = ("job", "status")
+
+
+# --- Unattended operation: the alerts sent and the inbox ledger (read-only) ----------------
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    """What operators were told, when, on which channel, and whether it reached them."""
+
+    list_display = ("created_at", "kind", "alert_text", "subject_link", "delivery_summary")
+    list_filter = ("kind", "deliveries__status")
+    search_fields = ("key", "text")
+    fields = ("created_at", "kind", "key", "alert_text", "subject_link", "deliveries_table")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("deliveries").distinct()
+
+    @admin.display(description=_("alert"))
+    def alert_text(self, alert: Alert) -> str:
+        return trail_message(alert.text)
+
+    @admin.display(description=_("about"))
+    def subject_link(self, alert: Alert) -> str:
+        if not alert.link:
+            return "-"
+        return format_html('<a href="{}">{}</a>', alert.link, gettext("Open"))
+
+    @admin.display(description=_("sent"))
+    def delivery_summary(self, alert: Alert) -> str:
+        deliveries = list(alert.deliveries.all())
+        if not deliveries:
+            return gettext("no channel configured")
+        return ", ".join(
+            f"{delivery.get_channel_display()}: {delivery.get_status_display()}"
+            for delivery in deliveries
+        )
+
+    @admin.display(description=_("deliveries"))
+    def deliveries_table(self, alert: Alert) -> str:
+        deliveries = list(alert.deliveries.all())
+        if not deliveries:
+            return gettext("no channel configured")
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
+            "<th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            gettext("channel"),
+            gettext("sent to"),
+            gettext("status"),
+            gettext("attempts"),
+            gettext("sent at"),
+            gettext("last error"),
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        d.get_channel_display(),
+                        d.target,
+                        d.get_status_display(),
+                        d.attempts,
+                        d.sent_at or "-",
+                        d.last_error or "-",
+                    )
+                    for d in deliveries
+                ),
+            ),
+        )
+
+
+@admin.register(InboxItem)
+class InboxItemAdmin(ReadOnlyAdmin):
+    """Each object taken from the inbox: its execution, attempts and where it was moved."""
+
+    list_display = ("taken_at", "file_name", "state", "outcome", "execution", "destination")
+    list_filter = ("state", "outcome")
+    list_select_related = ("execution",)
+    search_fields = ("uri", "file_name")

@@ -7,11 +7,13 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from logs.charts import stacked_bar_chart
-from logs.models import UPLOAD_PERMISSION
+from logs.models import UPLOAD_PERMISSION, JobRun
 from logs.selectors import (
+    alerts_recent,
     daily_counts,
     daily_series,
     executions_recent,
+    job_run_last,
     job_runs_recent,
     partition_status,
     window_start,
@@ -40,6 +42,9 @@ def dashboard_context(request: HttpRequest) -> dict:
         context["recent_executions"] = list(executions_recent())
     if user.has_perm("logs.view_jobrun"):
         context["recent_job_runs"] = list(job_runs_recent())
+        context["last_verify"] = _last_verify()
+    if user.has_perm("logs.view_alert"):
+        context["recent_alerts"] = list(alerts_recent())
     return context
 
 
@@ -54,3 +59,12 @@ def _daily_window(title: str, *, counts, days: int) -> dict:
         "failed": sum(count.failed for count in counts),
         "skipped": sum(count.skipped for count in counts),
     }
+
+
+def _last_verify() -> dict:
+    """The newest verification of the trail: when, and what it found."""
+    run = job_run_last(job=JobRun.Job.VERIFY)
+    if run is None:
+        return {"run": None}
+    problems = run.details.get("problems", []) if isinstance(run.details, dict) else []
+    return {"run": run, "problems": problems[:10], "problem_count": len(problems)}

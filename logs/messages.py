@@ -228,3 +228,35 @@ STALE_RUNNING = Message(
         "marked failed by the stale-run check, it can be run again"
     ),
 )
+
+# --- alerts (logs/services/alerts.py) -----------------------------------------------------
+ALERT_EXECUTION_REJECTED = Message(
+    "alert_execution_rejected", gettext_noop("Execution {name} was rejected: {reason}")
+)
+ALERT_EXECUTION_FAILED = Message(
+    "alert_execution_failed", gettext_noop("Execution {name} failed: {reason}")
+)
+ALERT_FAILED_CELLS = Message(
+    "alert_failed_cells",
+    gettext_noop(
+        "Execution {name}: {failed} of {cells} cells failed ({percent}%), "
+        "above the alert threshold of {threshold}%"
+    ),
+)
+ALERT_MISSING_DAILY = Message(
+    "alert_missing_daily", gettext_noop("No execution completed by {deadline} on {day}")
+)
+ALERT_JOB_FAILED = Message(
+    "alert_job_failed", gettext_noop("Job {job} (run #{run}) failed: {error}")
+)
+ALERT_VERIFY_PROBLEMS = Message(
+    "alert_verify_problems",
+    gettext_noop("Trail verification (run #{run}) found {count} problem(s), first: {first}"),
+)
+ALERT_DEFAULT_ROWS = Message(
+    "alert_default_rows",
+    gettext_noop(
+        "{rows} rows are in the DEFAULT partition of processing_logs: "
+        "a monthly partition is missing"
+    ),
+)

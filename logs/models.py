@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from logs.triggers import processing_log_triggers
@@ -112,8 +113,18 @@ class Execution(models.Model):
         APPLYING = "applying", _("applying to counters and logs")
         DONE = "done", _("done")
 
+    class SourceKind(models.TextChoices):
+        """How the file reached auditsite; empty for runs recorded before kinds were kept."""
+
+        UPLOAD = "upload", _("admin upload")
+        COMMAND = "command", _("shell command")
+        INBOX = "inbox", _("inbox")
+
     name = models.CharField(_("execution name"), max_length=80)
     source = models.CharField(_("source"), max_length=1024, blank=True)
+    source_kind = models.CharField(
+        _("source kind"), max_length=10, choices=SourceKind.choices, blank=True
+    )
     file_name = models.CharField(_("file name"), max_length=255, blank=True)
     file = models.FileField(_("original file"), upload_to="executions/%Y/%m/", blank=True)
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True, db_index=True)
@@ -253,6 +264,8 @@ class JobRun(models.Model):
         RETENTION = "retention", _("retention")
         ERRORS = "errors", _("error purge")
         STALE_RUNS = "stale_runs", _("stale runs")
+        INBOX = "inbox", _("inbox pickup")
+        VERIFY = "verify", _("trail verification")
 
     class Status(models.TextChoices):
         RUNNING = "running", _("running")
@@ -285,3 +298,152 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+# --- Unattended operation: the inbox ledger and the alerts (SPEC §7a) ----------------------
+
+
+class InboxItem(models.Model):
+    """One object taken from the inbox (``INBOX_URI``), from the moment it is taken until it
+    has been moved to ``processed/`` or ``rejected/``: the ledger that makes a pickup exactly
+    once. At most one open item per object URI; a new object dropped later under the same name
+    is a new item once the earlier one is done."""
+
+    class State(models.TextChoices):
+        TAKEN = "taken", _("taken")  # its Execution exists; imported or about to be
+        MOVING = "moving", _("moving")  # its destination is chosen; the move may be half done
+        DONE = "done", _("done")  # moved (or found gone); closed
+
+    class Outcome(models.TextChoices):
+        PROCESSED = "processed", _("processed")
+        REJECTED = "rejected", _("rejected")
+        FAILED = "failed", _("failed")  # failed on every attempt; moved to rejected/
+
+    uri = models.CharField(_("object"), max_length=1024)
+    file_name = models.CharField(_("file name"), max_length=255)
+    size_bytes = models.BigIntegerField(_("size (bytes)"), null=True, blank=True)
+    version = models.CharField(_("version"), max_length=255, blank=True)  # ETag, or mtime
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.TAKEN)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, blank=True)
+    execution = models.ForeignKey(
+        Execution,
+        on_delete=models.PROTECT,
+        related_name="inbox_items",
+        verbose_name=_("execution"),
+    )
+    attempts = models.IntegerField(_("attempts"), default=1)
+    destination = models.CharField(_("moved to"), max_length=1024, blank=True)
+    job_run = models.ForeignKey(
+        JobRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="inbox_items",
+        verbose_name=_("taken by job run"),
+    )
+    note = models.TextField(_("note"), blank=True)
+    taken_at = models.DateTimeField(_("taken at"), auto_now_add=True)
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "inbox_items"
+        ordering = ["-taken_at"]
+        verbose_name = _("inbox item")
+        verbose_name_plural = _("inbox items")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["uri"], condition=~models.Q(state="done"), name="inbox_items_open_uri_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+class Alert(models.Model):
+    """One event an operator is told about, raised once (``key`` is unique per event) and sent
+    to every configured channel (``AlertDelivery``). Written by logs.services.alerts only."""
+
+    class Kind(models.TextChoices):
+        EXECUTION_REJECTED = "execution_rejected", _("execution rejected")
+        EXECUTION_FAILED = "execution_failed", _("execution failed")
+        FAILED_CELLS = "failed_cells", _("too many failed cells")
+        MISSING_DAILY = "missing_daily", _("no daily execution")
+        JOB_FAILED = "job_failed", _("job failed")
+        VERIFY_PROBLEMS = "verify_problems", _("verification problems")
+        DEFAULT_ROWS = "default_rows", _("rows in DEFAULT partition")
+
+    key = models.CharField(_("event"), max_length=200, unique=True)
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    text = models.TextField(_("text"))  # stored in English (logs.messages), shown localized
+    link = models.CharField(_("link"), max_length=500, blank=True)  # admin path of the subject
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    execution = models.ForeignKey(
+        Execution,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="alerts",
+        verbose_name=_("execution"),
+    )
+    job_run = models.ForeignKey(
+        JobRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="alerts",
+        verbose_name=_("job run"),
+    )
+    created_at = models.DateTimeField(_("raised at"), auto_now_add=True)
+
+    class Meta:
+        db_table = "alerts"
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class AlertDelivery(models.Model):
+    """One alert to one channel: attempted until sent, with backoff, at most a few times."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("email")
+        WEBHOOK = "webhook", _("webhook")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("gave up")
+
+    alert = models.ForeignKey(
+        Alert, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("alert")
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    target = models.CharField(_("sent to"), max_length=1000)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.IntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    last_error = models.TextField(_("last error"), blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "alert_deliveries"
+        ordering = ["alert", "channel"]
+        verbose_name = _("alert delivery")
+        verbose_name_plural = _("alert deliveries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alert", "channel"], name="alert_deliveries_alert_channel_uniq"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="alert_deliveries_due_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alert.key} → {self.channel}"

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
-from logs.models import Execution, JobRun, ProcessingLog
+from logs.models import Alert, AlertDelivery, Execution, JobRun, ProcessingLog
 from logs.months import DEFAULT_PARTITION, PARENT_TABLE, Month, business_tz, partition_month
 from logs.triggers import truncate_guard_pgid
 
@@ -232,3 +233,135 @@ def planner_estimate(*, queryset: QuerySet) -> int:
     if isinstance(plan, str):
         plan = json.loads(plan)
     return int(plan[0]["Plan"]["Plan Rows"])
+
+
+# --- Unattended operation: what alerts, /healthz, /metrics and the dashboard read ----------
+
+
+def executions_finished_since(*, since: datetime) -> QuerySet[Execution]:
+    """Executions that ended (completed, rejected, failed) at or after ``since``, oldest first."""
+    return Execution.objects.filter(
+        finished_at__gte=since,
+        status__in=[
+            Execution.Status.COMPLETED,
+            Execution.Status.REJECTED,
+            Execution.Status.FAILED,
+        ],
+    ).order_by("finished_at", "pk")
+
+
+def job_runs_failed_since(*, since: datetime) -> QuerySet[JobRun]:
+    """Job runs that failed and ended at or after ``since``, oldest first."""
+    return JobRun.objects.filter(status=JobRun.Status.FAILED, finished_at__gte=since).order_by(
+        "finished_at", "pk"
+    )
+
+
+def execution_completed_since(*, since: datetime) -> bool:
+    """Whether some execution completed at or after ``since``."""
+    return Execution.objects.filter(
+        status=Execution.Status.COMPLETED, finished_at__gte=since
+    ).exists()
+
+
+def job_run_last(*, job: str) -> JobRun | None:
+    """The newest finished run of ``job``."""
+    return JobRun.objects.filter(job=job, finished_at__isnull=False).order_by("-started_at").first()
+
+
+@dataclass(frozen=True)
+class BeatHeartbeat:
+    """Whether Celery beat keeps its schedules: the newest time it sent a task, and the enabled
+    schedules overdue by more than the grace (beat writes ``last_run_at`` every few minutes)."""
+
+    last_sent_at: datetime | None
+    overdue: list[str]
+
+    @property
+    def alive(self) -> bool:
+        return not self.overdue
+
+
+BEAT_GRACE = timedelta(minutes=5)  # beat saves last_run_at every 3 minutes; plus slack
+
+
+def beat_heartbeat(*, now: datetime | None = None) -> BeatHeartbeat:
+    """django-celery-beat's own record: each enabled, repeating schedule must have been sent
+    no later than its next due time after the previous send (or after it was last changed,
+    as beat itself counts) plus ``BEAT_GRACE``."""
+    now = now or timezone.now()
+    overdue, last_sent = [], None
+    tasks = PeriodicTask.objects.filter(enabled=True, one_off=False, clocked__isnull=True)
+    for task in tasks.select_related("interval", "crontab", "solar"):
+        if task.scheduler is None:
+            continue
+        if task.last_run_at and (last_sent is None or task.last_run_at > last_sent):
+            last_sent = task.last_run_at
+        reference = task.last_run_at or task.date_changed
+        schedule = task.schedule
+        schedule.nowfun = lambda: now  # judge against this now (tests pass their own)
+        remaining = schedule.remaining_estimate(reference)
+        if remaining < -BEAT_GRACE:
+            overdue.append(task.name)
+    return BeatHeartbeat(last_sent_at=last_sent, overdue=overdue)
+
+
+@dataclass(frozen=True)
+class ExecutionTotals:
+    """Executions of one status and what they hold (the metrics' counters)."""
+
+    status: str
+    executions: int
+    rows: int
+    success: int
+    failed: int
+    skipped: int
+
+
+def execution_totals() -> list[ExecutionTotals]:
+    """Per execution status: how many, their data rows and their cells by status."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT status, count(*), coalesce(sum(rows_total), 0), "
+            "coalesce(sum(success_count), 0), coalesce(sum(failed_count), 0), "
+            "coalesce(sum(skipped_count), 0) FROM executions GROUP BY status ORDER BY status"
+        )
+        return [ExecutionTotals(*row) for row in cursor.fetchall()]
+
+
+def import_durations(*, bounds: tuple[float, ...]) -> tuple[list[int], int, float]:
+    """Completed executions' run times (started → finished): cumulative counts at each bound,
+    the count and the sum of seconds (a Prometheus histogram)."""
+    buckets = ", ".join(f"count(*) FILTER (WHERE seconds <= {float(bound)!r})" for bound in bounds)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {buckets}, count(*), coalesce(sum(seconds), 0) FROM ("  # noqa: S608 - floats
+            "SELECT extract(epoch FROM finished_at - started_at)::float AS seconds "
+            "FROM executions WHERE status = 'completed' AND started_at IS NOT NULL "
+            "AND finished_at IS NOT NULL) durations"
+        )
+        *cumulative, count, total = cursor.fetchone()
+    return list(cumulative), count, float(total)
+
+
+def job_run_totals() -> list[tuple[str, str, int]]:
+    """(job, status, runs) for every job and status seen."""
+    return list(
+        JobRun.objects.values_list("job", "status")
+        .annotate(runs=Count("pk"))
+        .order_by("job", "status")
+    )
+
+
+def alerts_recent(*, limit: int = 5) -> QuerySet[Alert]:
+    """The newest alerts."""
+    return Alert.objects.order_by("-created_at", "-pk")[:limit]
+
+
+def alert_delivery_totals() -> list[tuple[str, str, str, int]]:
+    """(alert kind, channel, delivery status, deliveries) for every combination seen."""
+    return list(
+        AlertDelivery.objects.values_list("alert__kind", "channel", "status")
+        .annotate(deliveries=Count("pk"))
+        .order_by("alert__kind", "channel", "status")
+    )

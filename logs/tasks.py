@@ -10,9 +10,12 @@ from __future__ import annotations
 from celery import shared_task
 
 from logs.months import Month
+from logs.services.alerts import alerts_check
 from logs.services.errors import errors_purge
 from logs.services.executions import executions_fail_stale
+from logs.services.inbox import inbox_pickup
 from logs.services.ingest import execution_run_queued
+from logs.services.integrity import logs_verify_run
 from logs.services.partitions import partitions_maintain
 from logs.services.retention import retention_run
 from logs.services.summaries import summaries_update
@@ -56,3 +59,22 @@ def purge_errors() -> int:
 def fail_stale_runs() -> int:
     """Mark executions stuck in ``pending`` or ``running`` as failed."""
     return executions_fail_stale().pk
+
+
+@shared_task
+def pickup_inbox(dry_run: bool = False) -> int | None:
+    """Import the new files of the inbox once each and move them; None without an inbox."""
+    run = inbox_pickup(dry_run=dry_run)
+    return run.pk if run is not None else None
+
+
+@shared_task
+def verify_logs() -> int:
+    """Verify the trail (digests, chains, DEFAULT, counters) as a job run."""
+    return logs_verify_run().pk
+
+
+@shared_task
+def check_alerts() -> dict:
+    """Raise the alerts of new events and send the deliveries that are due."""
+    return alerts_check()

@@ -14,6 +14,8 @@ _TRAIL_VIEW = [
     "logs.view_processinglogsummary",
     "logs.view_processingerror",
     "logs.view_jobrun",
+    "logs.view_alert",
+    "logs.view_inboxitem",
 ]
 _MASTER_VIEW = ["users.view_serviceuser", "users.view_userstatistics"]
 _SCHEDULES_VIEW = [

@@ -30,6 +30,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /metrics: answered first, whatever the Host header or the scheme.
+    "auditsite.health.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -170,6 +172,32 @@ ARCHIVE_S3_PREFIX = env("ARCHIVE_S3_PREFIX", default="processing_logs/")  # key 
 ERROR_STORE = env("ERROR_STORE", default="db")  # where failed cells go: "db" or "dynamodb"
 ERROR_DYNAMODB_TABLE = env("ERROR_DYNAMODB_TABLE", default="auditsite-processing-errors")
 INGEST_WORK_MEM = env("INGEST_WORK_MEM", default="256MB")  # PostgreSQL work_mem of an import
+
+# Unattended operation (SPEC §7a): the inbox, alerts, /healthz and /metrics.
+INBOX_URI = env("INBOX_URI", default="")  # folder or s3://bucket/prefix/ picked up; empty: off
+INBOX_SETTLE_SECONDS = env.float(
+    "INBOX_SETTLE_SECONDS", default=2.0
+)  # a folder's file is taken when unchanged across two looks this far apart
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])  # addresses alerts are mailed to
+ALERT_WEBHOOK_URL = env("ALERT_WEBHOOK_URL", default="")  # JSON POST (Slack-compatible "text")
+ALERT_FAILED_RATIO = env.float(
+    "ALERT_FAILED_RATIO", default=0.05
+)  # alert when more than this share of an execution's cells failed
+EXPECTED_DAILY_BY = env(
+    "EXPECTED_DAILY_BY", default=""
+)  # "HH:MM" (business time zone) by which a completed execution is expected; empty: no check
+EXPECTED_DAILY_WEEKDAYS = env.list(
+    "EXPECTED_DAILY_WEEKDAYS", default=["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+)  # the days that expect one
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")  # base of the links in alerts
+METRICS_TOKEN = env("METRICS_TOKEN", default="")  # /metrics needs "Authorization: Bearer <it>"
+METRICS_ALLOWED_ADDRESSES = env.list(
+    "METRICS_ALLOWED_ADDRESSES", default=[]
+)  # or a client address in these (IPs or CIDR networks) reads /metrics without a token
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="auditsite@localhost")  # alert sender
+# How mail is sent (EMAIL_BACKEND, EMAIL_HOST, …), e.g. smtp+tls://user:pass@host:587.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="smtp://localhost:25")
+vars().update({key: value for key, value in EMAIL_CONFIG.items() if value is not None})
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temporary file

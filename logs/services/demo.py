@@ -35,7 +35,7 @@ from logs.selectors import partitions_expired
 from logs.services.errors import errors_purge
 from logs.services.executions import executions_fail_stale
 from logs.services.ingest import execution_create, execution_run
-from logs.services.integrity import execution_digest
+from logs.services.integrity import execution_digest, logs_verify_run
 from logs.services.partitions import partition_create, partitions_maintain
 from logs.services.retention import retention_keep_from, retention_run
 from logs.services.summaries import summaries_update
@@ -406,7 +406,8 @@ def _today_runs(*, user_ids: Sequence[str], uploaded_by) -> list[Execution]:
 
 
 def _jobs_run() -> tuple[list[JobRun], Month | None]:
-    """A run of every job that has none yet, through its service (each commits on its own, as
+    """A run of every job that has none yet (but the inbox pickup: the demo has no inbox),
+    through its service (each commits on its own, as
     under beat); retention drops nothing that holds rows. Also returns the month summarized."""
     previous = Month.current().add(-1)
     expired = partitions_expired(keep_from=retention_keep_from())
@@ -419,6 +420,8 @@ def _jobs_run() -> tuple[list[JobRun], Month | None]:
         ),
         JobRun.Job.ERRORS: errors_purge,
         JobRun.Job.STALE_RUNS: executions_fail_stale,
+        # Last: the dashboard shows a clean verification of the demo's trail.
+        JobRun.Job.VERIFY: logs_verify_run,
     }
     done = set(JobRun.objects.values_list("job", flat=True).distinct())
     runs = [run() for job, run in jobs.items() if job not in done]

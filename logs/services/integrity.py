@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 
 from auditsite.db import UTC_ISO_SESSION, cursor_copy
-from logs.models import Execution
+from logs.models import Execution, JobRun
 from logs.selectors import BreakdownRow, default_partition_rows, execution_breakdown
+from logs.services.job_runs import job_run_record
 from users.statistics import STATISTICS
 
 # The digest of an execution: sha256 over its log rows in log_id order, each row as one line of
@@ -163,3 +164,20 @@ def logs_verify() -> list[str]:
         *_default_partition_problems(),
         *_listed(_counter_problems()),
     ]
+
+
+class TrailProblems(Exception):
+    """verify_logs found problems; they are listed in the JobRun's details."""
+
+
+def logs_verify_run() -> JobRun:
+    """The verification job (nightly, and ``manage.py verify_logs``): ``logs_verify`` as a
+    JobRun whose details list the problems; the run is failed when there are any."""
+    with job_run_record(job=JobRun.Job.VERIFY) as run:
+        problems = logs_verify()
+        run.details = {"problems": problems}
+        run.save(update_fields=["details"])
+        if problems:
+            msg = f"{len(problems)} problem(s) in the processing logs"
+            raise TrailProblems(msg)
+    return run

@@ -202,6 +202,7 @@ def upload_confirm(*, pending: PendingUpload, uploaded_by) -> Execution:
             execution = execution_create(
                 file_name=pending.file_name,
                 source="admin upload",
+                source_kind=Execution.SourceKind.UPLOAD,
                 stored_file=pending.stored_name,
                 uploaded_by=uploaded_by,
                 execution_name=pending.execution_name or None,

@@ -89,3 +89,33 @@ def test_reverse_removes_only_our_schedules():
     assert PeriodicTask.objects.get(name="someone else's").crontab_id == shared.pk
     _migrate("0003_beat_schedules")
     assert set(_ours()) == set(EXPECTED)
+
+
+UNATTENDED = importlib.import_module("logs.migrations.0007_unattended_schedules")
+
+
+def test_unattended_schedules_are_created_and_an_admins_change_survives():
+    """0007 adds the inbox pickup (every 5 minutes), the alerts check (every minute) and the
+    nightly verification; a schedule an admin changed is left as it is by migrating again."""
+    tasks = {
+        task.task: task
+        for task in PeriodicTask.objects.select_related("crontab").filter(
+            name__in=UNATTENDED.SCHEDULES
+        )
+    }
+    assert {name: (t.crontab.minute, t.crontab.hour) for name, t in tasks.items()} == {
+        "logs.tasks.pickup_inbox": ("*/5", "*"),
+        "logs.tasks.check_alerts": ("*", "*"),
+        "logs.tasks.verify_logs": ("0", "5"),
+    }
+    celery_app.loader.import_default_modules()
+    for task in tasks.values():
+        assert task.enabled
+        assert task.task in celery_app.tasks
+        assert task.crontab.timezone == ZoneInfo(settings.TIME_ZONE)
+    pickup = tasks["logs.tasks.pickup_inbox"]
+    pickup.enabled = False
+    pickup.save()
+    UNATTENDED.schedules_create(apps, None)
+    assert PeriodicTask.objects.filter(name__in=UNATTENDED.SCHEDULES).count() == 3
+    assert not PeriodicTask.objects.get(pk=pickup.pk).enabled

@@ -12,9 +12,13 @@ from logs.charts import stacked_bar_chart
 from logs.models import Execution, JobRun
 from logs.months import Month, business_tz
 from logs.selectors import DailyCount, daily_counts, daily_series
+from logs.services.ingest import execution_create, execution_run
+from logs.services.integrity import logs_verify_run
+from logs.services.job_runs import JobFailed
 from logs.services.partitions import partitions_ensure
 from logs.tests.factories import ExecutionFactory
 from logs.tests.test_seed_sql import SEED_6_3
+from users.models import UserStatistics
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +208,24 @@ def test_chart_stacks_statuses_in_proportion():
     assert last.segments[0].y > last.segments[1].y > last.segments[2].y  # stacked upwards
     assert chart.bars[6].segments == []
     assert chart.ticks[-1].value == 10 and chart.ticks[0].value == 0
+
+
+def test_dashboard_shows_the_last_verification_and_its_problems(
+    client_for, service_users, tmp_path
+):
+    """The trail verification module says when the last verify ran and what it found."""
+    source = tmp_path / "user-log-20260101-000000.csv"
+    source.write_text("user_id,login_count\nU00001,3\n")
+    execution_run(execution=execution_create(file_name=source.name, source=str(source)))
+    url = reverse("admin:index")
+    page = client_for("auditor").get(url, headers={"accept-language": "en"}).content.decode()
+    assert "The trail has not been verified yet" in page
+    logs_verify_run()
+    page = client_for("auditor").get(url, headers={"accept-language": "en"}).content.decode()
+    assert "no problems." in page
+    UserStatistics.objects.filter(user_id="U00001").update(login_count=7)
+    with pytest.raises(JobFailed):
+        logs_verify_run()
+    page = client_for("auditor").get(url, headers={"accept-language": "en"}).content.decode()
+    assert "1 problem found." in page
+    assert "U00001 login_count is 7 but its last logged value is 3" in page

@@ -24,7 +24,16 @@ from django_celery_beat.models import (
 )
 
 from auditsite.testing import accounts_create, rolled_back
-from logs.models import Execution, JobRun, ProcessingError, ProcessingLog, ProcessingLogSummary
+from logs.models import (
+    Alert,
+    AlertDelivery,
+    Execution,
+    InboxItem,
+    JobRun,
+    ProcessingError,
+    ProcessingLog,
+    ProcessingLogSummary,
+)
 from logs.resources import ProcessingLogResource
 from logs.services.uploads import PendingUpload, upload_remember
 from logs.tests.factories import ExecutionFactory, ProcessingLogFactory
@@ -70,6 +79,8 @@ MODELS = (
     Model("logs", "execution", "trail"),
     Model("logs", "processingerror", "trail"),
     Model("logs", "jobrun", "trail"),
+    Model("logs", "alert", "trail"),
+    Model("logs", "inboxitem", "trail"),
     Model("django_celery_beat", "periodictask", "schedules"),
     Model("django_celery_beat", "crontabschedule", "schedules"),
     Model("django_celery_beat", "intervalschedule", "schedules"),
@@ -131,6 +142,12 @@ def shared(django_db_setup, django_db_blocker, tmp_path_factory):
             "jobrun": JobRun.objects.create(
                 job=JobRun.Job.PARTITIONS, status=JobRun.Status.SUCCEEDED
             ),
+            "alert": _alert_with_delivery(execution),
+            "inboxitem": InboxItem.objects.create(
+                uri="/srv/inbox/permissions.csv",
+                file_name="permissions.csv",
+                execution=execution,
+            ),
             "periodictask": PeriodicTask.objects.create(
                 name="partitions", task="logs.tasks.partitions_task", interval=interval
             ),
@@ -144,6 +161,18 @@ def shared(django_db_setup, django_db_blocker, tmp_path_factory):
             ),
         }
         yield objects
+
+
+def _alert_with_delivery(execution: Execution) -> Alert:
+    alert = Alert.objects.create(
+        key=f"execution_rejected:{execution.pk}",
+        kind=Alert.Kind.EXECUTION_REJECTED,
+        text=f"Execution {execution.name} was rejected: test",
+        link=reverse("admin:logs_execution_change", args=[execution.pk]),
+        execution=execution,
+    )
+    AlertDelivery.objects.create(alert=alert, channel="email", target="ops@example.com")
+    return alert
 
 
 @pytest.fixture
@@ -269,6 +298,9 @@ def _snapshot() -> dict:
         Execution,
         ProcessingError,
         JobRun,
+        Alert,
+        AlertDelivery,
+        InboxItem,
         PeriodicTask,
         CrontabSchedule,
         IntervalSchedule,

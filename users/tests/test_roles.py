@@ -16,6 +16,9 @@ _TRAIL = [
     "logs.view_processinglogsummary",
     "logs.view_processingerror",
     "logs.view_jobrun",
+    # SPEC §7a: what operators were told, and the inbox's ledger, are read like job runs.
+    "logs.view_alert",
+    "logs.view_inboxitem",
 ]
 _MASTER = ["users.view_serviceuser", "users.view_userstatistics"]
 _SCHEDULES = [

@@ -2,6 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
+from logs.models import Execution
 from logs.services.ingest import (
     IngestRejected,
     IngestResult,
@@ -65,6 +66,7 @@ class Command(BaseCommand):
                 execution = execution_create(
                     file_name=file_name,
                     source=source,
+                    source_kind=Execution.SourceKind.COMMAND,
                     execution_name=options["execution_name"],
                     force=options["force"],
                 )

@@ -1,20 +1,24 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from logs.services.integrity import logs_verify
+from logs.management.jobs import EXIT_JOB_FAILED
+from logs.services.integrity import logs_verify_run
+from logs.services.job_runs import JobFailed
 
 
 class Command(BaseCommand):
     help = (
         "Check the audit trail: execution digests, counter chains, an empty DEFAULT partition, "
-        "counters equal to their last logged values. Exit 0 clean, 1 problems (listed)."
+        "counters equal to their last logged values; recorded as a job run. "
+        "Exit 0 clean, 1 problems (listed)."
     )
 
-    def handle(self, *args, **options) -> None:
-        problems = logs_verify()
-        if not problems:
-            self.stdout.write("processing logs verified: no problems")
-            return
-        for problem in problems:
-            self.stdout.write(f"problem: {problem}")
-        msg = f"{len(problems)} problem(s) in the processing logs"
-        raise CommandError(msg, returncode=1)
+    def handle(self, *args: object, **options: object) -> None:
+        try:
+            logs_verify_run()  # recorded as a job run; the output stays what scripts read
+        except JobFailed as exc:
+            problems = exc.job_run.details.get("problems", []) if exc.job_run else []
+            for problem in problems:
+                self.stdout.write(f"problem: {problem}")
+            msg = f"{len(problems)} problem(s) in the processing logs" if problems else str(exc)
+            raise CommandError(msg, returncode=EXIT_JOB_FAILED) from exc
+        self.stdout.write("processing logs verified: no problems")

@@ -92,6 +92,7 @@ def execution_create(
     *,
     file_name: str,
     source: str = "",
+    source_kind: str = "",
     stored_file: str | None = None,
     path: Path | None = None,
     uploaded_by=None,
@@ -106,6 +107,7 @@ def execution_create(
     fields = {
         "file_name": file_name,
         "source": source or (str(path) if path else stored_file or ""),
+        "source_kind": source_kind,
         "uploaded_by": uploaded_by,
         "force": force,
     }
