@@ -14,6 +14,7 @@ _TRAIL_VIEW = [
     "logs.view_processinglogsummary",
     "logs.view_processingerror",
     "logs.view_jobrun",
+    "logs.view_monthseal",
 ]
 _MASTER_VIEW = ["users.view_serviceuser", "users.view_userstatistics"]
 _SCHEDULES_VIEW = [
@@ -27,7 +28,13 @@ _SCHEDULES_VIEW = [
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "uploader": [*_MASTER_VIEW, "logs.upload_csv", *_TRAIL_VIEW, *_SCHEDULES_VIEW],
     "support": [*_MASTER_VIEW, "users.lookup_serviceuser", *_TRAIL_VIEW],
-    "auditor": [*_MASTER_VIEW, *_TRAIL_VIEW, "logs.export_processinglog", *_SCHEDULES_VIEW],
+    "auditor": [
+        *_MASTER_VIEW,
+        *_TRAIL_VIEW,
+        "logs.export_processinglog",
+        "logs.view_accesslog",
+        *_SCHEDULES_VIEW,
+    ],
 }
 
 

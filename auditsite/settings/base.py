@@ -31,6 +31,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "auditsite.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -137,11 +138,17 @@ PARTITION_MONTHS_AHEAD = env.int(
 STALE_RUN_MINUTES = env.int(
     "STALE_RUN_MINUTES", default=120
 )  # a `pending` or `running` import older is failed
+UPLOAD_PREVIEW_HOURS = env.int(
+    "UPLOAD_PREVIEW_HOURS", default=2
+)  # a previewed upload not confirmed within this is deleted
 ARCHIVE_S3_BUCKET = env("ARCHIVE_S3_BUCKET", default="")  # empty: expired months are not archived
 ARCHIVE_S3_PREFIX = env("ARCHIVE_S3_PREFIX", default="processing_logs/")  # key prefix of archives
 ERROR_STORE = env("ERROR_STORE", default="db")  # where failed cells go: "db" or "dynamodb"
 ERROR_DYNAMODB_TABLE = env("ERROR_DYNAMODB_TABLE", default="auditsite-processing-errors")
 INGEST_WORK_MEM = env("INGEST_WORK_MEM", default="256MB")  # PostgreSQL work_mem of an import
+ACCESS_LOG_RETENTION_MONTHS = env.int(
+    "ACCESS_LOG_RETENTION_MONTHS", default=24
+)  # months the access log (who read whose data) is kept
 AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)  # S3-compatible stores (MinIO)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -164,6 +171,19 @@ EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=100_000)  # largest log exp
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 
+# Scripts only from this site (and inline ones carrying the request's nonce), nothing framed,
+# forms posted only here. Inline style attributes stay allowed: the admin's widgets use them.
+CONTENT_SECURITY_POLICY = env(
+    "DJANGO_CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}'; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"

@@ -24,7 +24,15 @@ from django_celery_beat.models import (
 )
 
 from auditsite.testing import accounts_create, rolled_back
-from logs.models import Execution, JobRun, ProcessingError, ProcessingLog, ProcessingLogSummary
+from logs.models import (
+    AccessLog,
+    Execution,
+    JobRun,
+    MonthSeal,
+    ProcessingError,
+    ProcessingLog,
+    ProcessingLogSummary,
+)
 from logs.resources import ProcessingLogResource
 from logs.services.uploads import PendingUpload, upload_remember
 from users.models import ServiceUser, UserStatistics
@@ -44,6 +52,8 @@ RIGHTS = {
     "statistics": {"uploader": VIEW, "support": VIEW, "auditor": VIEW, "superuser": VIEW},
     "trail": {"uploader": VIEW, "support": VIEW, "auditor": VIEW, "superuser": VIEW},
     "schedules": {"uploader": VIEW, "support": NONE, "auditor": VIEW, "superuser": ALL},
+    # Who looked at whose data (SPEC §10a): auditors and superusers read it, nobody else.
+    "access": {"uploader": NONE, "support": NONE, "auditor": VIEW, "superuser": VIEW},
 }
 UPLOADERS = {"uploader", "superuser"}
 LOOKUP = {"support", "superuser"}
@@ -68,6 +78,8 @@ MODELS = (
     Model("logs", "execution", "trail"),
     Model("logs", "processingerror", "trail"),
     Model("logs", "jobrun", "trail"),
+    Model("logs", "monthseal", "trail"),
+    Model("logs", "accesslog", "access"),
     Model("django_celery_beat", "periodictask", "schedules"),
     Model("django_celery_beat", "crontabschedule", "schedules"),
     Model("django_celery_beat", "intervalschedule", "schedules"),
@@ -132,6 +144,18 @@ def shared(django_db_setup, django_db_blocker, tmp_path_factory):
             ),
             "jobrun": JobRun.objects.create(
                 job=JobRun.Job.PARTITIONS, status=JobRun.Status.SUCCEEDED
+            ),
+            "monthseal": MonthSeal.objects.create(
+                month="2025-12",
+                previous_seal="0" * 64,
+                chain=[],
+                chain_head="0" * 64,
+                executions=0,
+                rows=0,
+                seal="1" * 64,
+            ),
+            "accesslog": AccessLog.objects.create(
+                username="test-support", kind=AccessLog.Kind.LOOKUP, user_id="U00001"
             ),
             "periodictask": PeriodicTask.objects.create(
                 name="partitions", task="logs.tasks.partitions_task", interval=interval
@@ -271,6 +295,7 @@ def _snapshot() -> dict:
         Execution,
         ProcessingError,
         JobRun,
+        MonthSeal,
         PeriodicTask,
         CrontabSchedule,
         IntervalSchedule,

@@ -16,6 +16,7 @@ _TRAIL = [
     "logs.view_processinglogsummary",
     "logs.view_processingerror",
     "logs.view_jobrun",
+    "logs.view_monthseal",
 ]
 _MASTER = ["users.view_serviceuser", "users.view_userstatistics"]
 _SCHEDULES = [
@@ -31,7 +32,14 @@ _SCHEDULES = [
 SPEC = {
     "uploader": {*_MASTER, "logs.upload_csv", *_TRAIL, *_SCHEDULES},
     "support": {*_MASTER, "users.lookup_serviceuser", *_TRAIL},
-    "auditor": {*_MASTER, *_TRAIL, "logs.export_processinglog", *_SCHEDULES},
+    # Only auditors (and superusers) read the access log (SPEC §6, §10a).
+    "auditor": {
+        *_MASTER,
+        *_TRAIL,
+        "logs.export_processinglog",
+        "logs.view_accesslog",
+        *_SCHEDULES,
+    },
 }
 
 
