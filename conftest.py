@@ -12,7 +12,8 @@ from logs.triggers import ACCESS_LOG_MODEL, PROTECT_TRUNCATE, trigger_uri
 # Transactional tests end with Django's flush, a TRUNCATE of every table. processing_logs,
 # access_logs and month_seals refuse TRUNCATE for everybody; the test harness alone lifts that
 # guard, for its own clean-up.
-_original_fixture_teardown = TransactionTestCase._fixture_teardown
+# _fixture_teardown is a private hook of Django's test case, absent from django-stubs.
+_original_fixture_teardown = TransactionTestCase._fixture_teardown  # type: ignore[attr-defined]
 _TRUNCATE_GUARDS = (
     trigger_uri(PROTECT_TRUNCATE),
     f"{ACCESS_LOG_MODEL}:{PROTECT_TRUNCATE}",
@@ -25,7 +26,7 @@ def _fixture_teardown_allowing_log_truncate(self: TransactionTestCase) -> None:
         _original_fixture_teardown(self)
 
 
-TransactionTestCase._fixture_teardown = _fixture_teardown_allowing_log_truncate
+TransactionTestCase._fixture_teardown = _fixture_teardown_allowing_log_truncate  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -60,15 +61,9 @@ def client_for(accounts):
 @pytest.fixture
 def make_logs(db):
     """Insert processing log rows with chosen fields (processed_at included); returns them."""
-    from logs.models import ProcessingLog
+    from logs.tests.factories import ProcessingLogFactory
 
-    def _make(rows: list[dict]) -> list:
-        defaults = {"execution_name": "user-log-20260101-000000", "status": "success"}
-        return ProcessingLog.objects.bulk_create(
-            [ProcessingLog(**{**defaults, **row}) for row in rows]
-        )
-
-    return _make
+    return ProcessingLogFactory.create_rows
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ The package's enable/disable/toggle/run actions declare no permission, so anybod
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Model
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import (
     ClockedSchedule,
@@ -55,7 +56,7 @@ class IntervalScheduleAdmin(StrictActionsMixin, beat_admin.IntervalScheduleAdmin
     """Interval schedules, with explicit refusals."""
 
 
-GUARDED = {
+GUARDED: dict[type[Model], type[admin.ModelAdmin]] = {
     PeriodicTask: PeriodicTaskAdmin,
     ClockedSchedule: ClockedScheduleAdmin,
     CrontabSchedule: CrontabScheduleAdmin,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
@@ -41,6 +43,8 @@ class SizeLimitUploadHandler(FileUploadHandler):
     def file_complete(self, file_size: int) -> None:
         return None
 
-    def _refuse(self) -> None:
-        self.request.upload_too_large = True
+    def _refuse(self) -> NoReturn:
+        if self.request is not None:  # handlers from FILE_UPLOAD_HANDLERS always have one
+            # A mark of this request only, read back by the upload view with getattr.
+            setattr(self.request, "upload_too_large", True)  # noqa: B010
         raise StopUpload(connection_reset=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import environ
 import psycopg
@@ -13,9 +13,12 @@ def django_bench_db(name: str = "auditsite_bench") -> None:
     """Point Django at a new database ``name`` (dropped first if it exists) and migrate it."""
     base = os.environ.get("DATABASE_URL")
     if not base:
-        from auditsite.embedded import embedded_postgres_url
+        from auditsite import embedded
 
-        base = embedded_postgres_url()
+        embedded.postgres_ensure()  # held by this process until it exits
+        db = embedded.postgres_settings()
+        socket_dir = quote(db["HOST"], safe="/")
+        base = f"postgres://{quote(db['USER'], safe='')}@/{db['NAME']}?host={socket_dir}"
     config = environ.Env.db_url_config(base)
     params = {
         "dbname": "postgres",

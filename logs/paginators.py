@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 from logs.selectors import planner_estimate
@@ -25,6 +28,7 @@ class CappedCountPaginator(Paginator):
     the page links stop near the current page instead of offering a far "last page".
     """
 
+    object_list: QuerySet[Any]  # a queryset only: the bounded count and the estimate are SQL
     exact_limit = 10_000
     is_estimate = False
 

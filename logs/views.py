@@ -12,6 +12,7 @@ from pathlib import Path
 from django.contrib import messages
 from django.contrib.admin.options import ModelAdmin
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import (
     FileResponse,
     Http404,
@@ -20,9 +21,11 @@ from django.http import (
     HttpResponseNotAllowed,
     JsonResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -59,7 +62,7 @@ FINISHED_STATUSES = (
     Execution.Status.FAILED,
 )
 # The headline of a finished run, where the progress bar was.
-OUTCOME_LABELS = {
+OUTCOME_LABELS: dict[str, Promise] = {
     Execution.Status.COMPLETED: gettext_lazy("This run completed"),
     Execution.Status.FAILED: gettext_lazy("This run failed"),
     Execution.Status.REJECTED: gettext_lazy("This file was rejected"),
@@ -274,7 +277,7 @@ def execution_progress(
 
 def execution_download(
     request: HttpRequest, model_admin: ModelAdmin, object_id: str
-) -> HttpResponse:
+) -> HttpResponse | FileResponse:
     """The original file of the execution, byte for byte, streamed from storage."""
     refusal = _refusal(
         request, allowed=model_admin.has_view_permission(request), methods=READ_METHODS
@@ -298,7 +301,9 @@ def execution_download(
     return FileResponse(handle, as_attachment=True, filename=name, content_type="text/csv")
 
 
-def evidence_pack_response(request: HttpRequest, seals) -> HttpResponse | None:
+def evidence_pack_response(
+    request: HttpRequest, seals: QuerySet[MonthSeal]
+) -> HttpResponseBase | None:
     """The admin action's answer: the evidence pack of the one selected sealed month."""
     if len(seals) != 1:
         messages.warning(request, _("Choose exactly one month for its evidence pack."))

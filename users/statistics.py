@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 
@@ -17,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 class Statistic:
     column: str  # CSV header and user_statistics column
     processing_type: str  # processing_logs.processing_type for changes of this counter
-    label: str
+    label: str | Promise  # lazily translated: shown in the language of each request
 
 
 STATISTICS: tuple[Statistic, ...] = (

@@ -74,7 +74,7 @@ def manage(var: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def _holder(var: Path, server: str) -> subprocess.Popen:
+def _holder(var: Path, server: str) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [sys.executable, "-c", HOLDER, server],
         cwd=BASE_DIR,
@@ -84,6 +84,7 @@ def _holder(var: Path, server: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None and process.stderr is not None  # both are pipes
     assert process.stdout.readline() == "holding\n", process.stderr.read()
     return process
 

@@ -3,6 +3,7 @@
 import ast
 import re
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from django.conf import settings
@@ -16,9 +17,18 @@ PO_FILE = BASE_DIR / "locale" / "ja" / "LC_MESSAGES" / "django.po"
 OUR_CODE = ("auditsite", "logs", "users", "templates")
 
 
-def _po_entries() -> list[dict]:
+class PoEntry(TypedDict):
+    msgid: str
+    plural: str | None  # msgid_plural, if the entry has one
+    msgstr: list[str]  # one per plural form
+    fuzzy: bool
+
+
+def _po_entries() -> list[PoEntry]:
     """(msgid, msgid_plural, msgstr…) of the Japanese catalog, fuzzy flag included."""
-    entries, current, key = [], None, None
+    entries: list[PoEntry] = []
+    current: PoEntry | None = None
+    key = None
     for line in [*PO_FILE.read_text(encoding="utf-8").splitlines(), ""]:
         if not line.strip():
             if current and current["msgid"]:
@@ -47,7 +57,7 @@ def _po_entries() -> list[dict]:
             if key == "msgid":
                 current["msgid"] += value
             elif key == "msgid_plural":
-                current["plural"] += value
+                current["plural"] = (current["plural"] or "") + value
             else:
                 current["msgstr"][-1] += value
     return entries

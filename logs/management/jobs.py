@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import argparse
 from collections.abc import Iterable
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -28,8 +29,12 @@ class JobCommand(BaseCommand, abc.ABC):
     """A command that runs one job service: exit 0 when its JobRun succeeded, else 1 and why."""
 
     @abc.abstractmethod
-    def run_job(self, **options: object) -> JobRun:
-        """Call the job's service with the parsed options; return its JobRun."""
+    def run_job(self, *args: Any, **options: Any) -> JobRun:
+        """Call the job's service with the parsed options; return its JobRun.
+
+        Called with the options as keywords; each command names those it uses (an open
+        ``*args, **options`` signature is what lets overrides do so).
+        """
 
     def report(self, run: JobRun) -> Iterable[str]:
         return ()

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -386,7 +386,9 @@ def _today_runs(*, user_ids: Sequence[str], uploaded_by) -> list[Execution]:
         execution = execution_create(
             file_name=file_name, source=TODAY_SOURCE, stored_file=stored, uploaded_by=uploaded_by
         )
-        runs.append(execution_run(execution=execution).execution)
+        ran = execution_run(execution=execution).execution
+        assert ran is not None  # only a dry run has no Execution
+        runs.append(ran)
     # Left `running` by a worker that died two and a half hours ago: the stale-run job fails it.
     crashed_at = now - timedelta(minutes=settings.STALE_RUN_MINUTES + 30)
     crashed_name = f"user-log-{crashed_at:%Y%m%d-%H%M%S}"
@@ -408,7 +410,7 @@ def _jobs_run() -> tuple[list[JobRun], Month | None]:
     under beat); retention drops nothing that holds rows. Also returns the month summarized."""
     previous = Month.current().add(-1)
     expired = partitions_expired(keep_from=retention_keep_from())
-    jobs = {
+    jobs: dict[str, Callable[[], JobRun]] = {
         JobRun.Job.PARTITIONS: partitions_maintain,
         JobRun.Job.SUMMARIZE: lambda: summaries_update(month=previous),
         # A short LOG_RETENTION_MONTHS would make demo months expire: then only a dry run.

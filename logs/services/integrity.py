@@ -81,12 +81,16 @@ def execution_counts_check(*, execution: Execution) -> CountsCheck:
 def execution_digest(*, execution_name: str) -> str:
     """sha256 over the log rows of one execution, in log_id order, as stored now."""
     with transaction.atomic(), connection.cursor() as cursor:
-        return digest_copy(
+        digest = digest_copy(
             cursor,
             f"SELECT {LOG_COLUMNS} FROM processing_logs WHERE execution_name = %s "  # noqa: S608
             "ORDER BY log_id",
             [execution_name],
         )
+    if digest is None:  # the query orders by log_id: only a broken COPY could do this
+        msg = f"the log rows of {execution_name!r} did not come back in log_id order"
+        raise RuntimeError(msg)
+    return digest
 
 
 MAX_LISTED = 50  # problems of one kind listed in full; the rest are counted

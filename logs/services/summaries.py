@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db import connection, transaction
 
@@ -64,7 +64,7 @@ class SummaryChange:
     executions: int  # summary rows written
 
 
-def _params(month: Month) -> dict[str, object]:
+def _params(month: Month) -> dict[str, date | datetime]:
     return {"month": month.start.date(), "start": month.start, "end": month.end}
 
 

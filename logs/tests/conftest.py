@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import boto3
 import pytest
 from moto import mock_aws
 
+from auditsite.testing import rolled_back
 from logs.models import Execution, ProcessingLog
 from logs.months import Month
 from logs.services.partitions import partition_create
@@ -19,17 +23,53 @@ from logs.tests.support import (
     month_logs,
 )
 
+_HISTORY = "log_history"
+# Set while a module's shared history (and the transaction holding it) is open.
+_history_open = False
 
-@pytest.fixture
-def log_history(db) -> LogHistory:
-    """A year and a half of logs: December 2022 to June 2024 (19 months), today 2024-06-15."""
+
+@pytest.hookimpl(trylast=True)  # on the final order (pytest-django puts transactional tests last)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Within each module's run of tests, those of the shared log history come last.
+
+    The history stays in the database until its module's tests end; run after it, a test that
+    did not ask for it would see it. Nothing else moves: each run keeps its place and order.
+    """
+    ordered: list[pytest.Item] = []
+    for _, run in itertools.groupby(items, key=lambda item: item.nodeid.split("::")[0]):
+        tests = list(run)
+        ordered += sorted(tests, key=lambda item: _HISTORY in getattr(item, "fixturenames", ()))
+    items[:] = ordered
+
+
+@pytest.fixture(scope="module")
+def log_history(django_db_setup, django_db_blocker) -> Iterator[LogHistory]:
+    """A year and a half of logs: December 2022 to June 2024 (19 months), today 2024-06-15.
+
+    Built once per module, in a transaction rolled back after it. Each test runs in a savepoint
+    of that transaction, so whatever a test writes — rows, summaries, job runs, partitions
+    detached or dropped (DDL is transactional in PostgreSQL) — is gone before the next test.
+    """
+    global _history_open
     current = Month.of(TODAY)
     months = [Month(2022, 12).add(offset) for offset in range(19)]
     assert months[-1] == current
-    for month in months:
-        partition_create(month=month)
-        ProcessingLog.objects.bulk_create(month_logs(month))
-    return LogHistory(today=TODAY, months=months)
+    with rolled_back(django_db_blocker):
+        for month in months:
+            partition_create(month=month)
+        ProcessingLog.objects.bulk_create([log for month in months for log in month_logs(month)])
+        _history_open = True
+        try:
+            yield LogHistory(today=TODAY, months=months)
+        finally:
+            _history_open = False
+
+
+@pytest.fixture(autouse=True)
+def _no_history_unasked(request) -> None:
+    """A test that did not ask for the shared history must not run while it is open."""
+    if _history_open and _HISTORY not in request.fixturenames:
+        pytest.fail(f"{request.node.nodeid} would see another test's log_history")
 
 
 @pytest.fixture

@@ -173,14 +173,17 @@ def archive_rows(s3, key: str, bucket: str = ARCHIVE_BUCKET) -> list[tuple]:
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     reader = csv.reader(io.StringIO(gzip.decompress(body).decode("utf-8"), newline=""))
     assert next(reader) == LOG_FIELDS
-    parsed = []
-    for record in reader:
-        values = [value if value != "" else None for value in record]
-        for index in (0, 4, 5):
-            values[index] = int(values[index]) if values[index] is not None else None
-        values[8] = datetime.fromisoformat(values[8])
-        parsed.append(tuple(values))
-    return parsed
+
+    def parsed(index: int, text: str) -> object:
+        if text == "":
+            return None
+        if index in (0, 4, 5):  # log_id, old_value, new_value
+            return int(text)
+        if index == 8:  # processed_at
+            return datetime.fromisoformat(text)
+        return text
+
+    return [tuple(parsed(index, text) for index, text in enumerate(record)) for record in reader]
 
 
 def s3_keys(s3, bucket: str = ARCHIVE_BUCKET) -> list[str]:
@@ -273,6 +276,7 @@ def import_file(tmp_path, name: str, content: str) -> Execution:
     path = tmp_path / f"{name}.csv"
     path.write_text("user_id,login_count,post_count\n" + content)
     result = execution_run(execution=execution_create(file_name=path.name, source=str(path)))
+    assert result.execution is not None
     return result.execution
 
 

@@ -32,7 +32,9 @@ def exit_code(monkeypatch):
         try:
             execute_from_command_line(["manage.py", *args])
         except SystemExit as exit_:
-            return exit_.code
+            # As a shell sees it: no code is 0, a message is 1 (it is printed), a number itself.
+            code = exit_.code
+            return code if isinstance(code, int) else int(code is not None)
         return 0
 
     return run

@@ -9,10 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from logs.models import Execution
 from logs.months import Month, business_tz
 from logs.paginators import CappedCountPaginator
 from logs.services.partitions import partitions_ensure
+from logs.tests.factories import ExecutionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +24,8 @@ def logs(make_logs):
     """Recent rows of two executions and types, and one row from 70 days ago."""
     now = timezone.now()
     partitions_ensure(months_ahead=0, today=now - timedelta(days=70))
-    Execution.objects.create(name="run-a", status=Execution.Status.COMPLETED)
-    Execution.objects.create(name="run-b", status=Execution.Status.COMPLETED)
+    ExecutionFactory.create(name="run-a", status="completed")
+    ExecutionFactory.create(name="run-b", status="completed")
     return make_logs(
         [
             {"execution_name": "run-a", "user_id": "U00001", "processing_type": "login_update"},

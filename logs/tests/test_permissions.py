@@ -35,8 +35,10 @@ from logs.models import (
 )
 from logs.resources import ProcessingLogResource
 from logs.services.uploads import PendingUpload, upload_remember
+from logs.tests.factories import ExecutionFactory, ProcessingLogFactory
 from users.models import ServiceUser, UserStatistics
 from users.resources import ServiceUserResource
+from users.tests.factories import ServiceUserFactory, UserStatisticsFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -102,30 +104,26 @@ def shared(django_db_setup, django_db_blocker, tmp_path_factory):
     """Accounts and one object of every model the admin shows, created once for the module."""
     media = tmp_path_factory.mktemp("media")  # uploads of this module, removed by pytest
     with override_settings(MEDIA_ROOT=media), rolled_back(django_db_blocker):
-        ServiceUser.objects.create(user_id="U00001", display_name="one")
-        ServiceUser.objects.create(user_id="U00002", display_name="two")
-        ServiceUser.objects.create(user_id="U00003", display_name="no statistics yet")
-        UserStatistics.objects.create(user_id="U00001", login_count=3, post_count=4)
+        statistics = UserStatisticsFactory.create(
+            user__user_id="U00001", user__display_name="one", login_count=3, post_count=4
+        )
+        ServiceUserFactory.create(user_id="U00002", display_name="two")
+        ServiceUserFactory.create(user_id="U00003", display_name="no statistics yet")
         stored = default_storage.save("executions/test/permissions.csv", ContentFile(CSV_TEXT))
-        execution = Execution.objects.create(
-            name="user-log-20260101-000000",
+        execution = ExecutionFactory.create(
             file_name="permissions.csv",
             file=stored,
             status=Execution.Status.COMPLETED,
             rows_total=2,
         )
-        log = ProcessingLog.objects.create(
-            execution_name=execution.name,
-            user_id="U00001",
-            old_value=1,
-            new_value=3,
-            status="success",
+        log = ProcessingLogFactory.create(
+            execution_name=execution.name, user_id="U00001", old_value=1, new_value=3
         )
         interval = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.DAYS)
         objects = {
             "accounts": accounts_create(),
-            "serviceuser": ServiceUser.objects.get(user_id="U00001"),
-            "userstatistics": UserStatistics.objects.get(user_id="U00001"),
+            "serviceuser": statistics.user,
+            "userstatistics": statistics,
             "processinglog": log,
             "processinglogsummary": ProcessingLogSummary.objects.create(
                 summary_date="2026-01-01",

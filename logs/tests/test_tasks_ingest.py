@@ -50,9 +50,9 @@ def _worker(broker_url: str, log: Path):
 
 
 def _status(execution: Execution) -> tuple[str, str]:
-    return tuple(
-        Execution.objects.filter(pk=execution.pk).values_list("status", "progress_phase").get()
-    )
+    query = Execution.objects.filter(pk=execution.pk).values_list("status", "progress_phase")
+    status, phase = query.get()
+    return status, phase
 
 
 def _counters() -> dict[str, tuple[int, int]]:

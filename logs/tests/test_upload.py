@@ -7,12 +7,17 @@ from dataclasses import asdict, replace
 
 import pytest
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.db import connection
 from django.urls import reverse
 
 from auditsite.celery import app as celery_app
+from logs import views
 from logs.models import Execution, ProcessingLog, UploadClaim
+from logs.services import uploads
 from logs.services.uploads import upload_confirm, upload_remember
+from logs.tests.factories import ExecutionFactory
 from logs.tests.test_seed_sql import SEED_6_2
 from users.services import demo_users_seed
 
@@ -47,6 +52,28 @@ def eager_tasks(monkeypatch):
     """Celery tasks run in the test's process, at once (no broker, no worker)."""
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
     monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
+
+
+@pytest.fixture
+def kept_chunks(monkeypatch) -> list[tuple[str, int]]:
+    """Each chunk of an uploaded file as a handler keeps it, in arrival order: ("memory", size)
+    or ("disk", size) for the temporary file."""
+    kept: list[tuple[str, int]] = []
+    real_memory = MemoryFileUploadHandler.receive_data_chunk
+    real_disk = TemporaryFileUploadHandler.receive_data_chunk
+
+    def memory(self, raw_data, start):
+        if self.activated:  # otherwise it hands the chunk on untouched
+            kept.append(("memory", len(raw_data)))
+        return real_memory(self, raw_data, start)
+
+    def disk(self, raw_data, start):
+        kept.append(("disk", len(raw_data)))
+        return real_disk(self, raw_data, start)
+
+    monkeypatch.setattr(MemoryFileUploadHandler, "receive_data_chunk", memory)
+    monkeypatch.setattr(TemporaryFileUploadHandler, "receive_data_chunk", disk)
+    return kept
 
 
 def _file(content: str | bytes, name: str = "activity.csv") -> io.BytesIO:
@@ -159,15 +186,35 @@ def test_empty_or_missing_file_is_a_form_error(uploader, users):
         assert 'class="errorlist' in response.content.decode()
 
 
-def test_file_beyond_max_upload_mb_is_refused(uploader, users, media, settings):
-    """Past MAX_UPLOAD_MB the upload is cut off with a message (413); nothing is stored."""
+def test_file_beyond_max_upload_mb_is_refused(uploader, users, media, settings, kept_chunks):
+    """A request declaring more than MAX_UPLOAD_MB is refused (413, with a message) before a
+    byte of its file is kept; nothing is stored."""
     settings.MAX_UPLOAD_MB = 1
     body = "user_id,login_count\n" + "U00001,1\n" * 150_000  # 1.35 MB
     response = _upload(uploader, body)
     assert response.status_code == 413
     assert "larger than the limit of 1 MB" in response.content.decode()
+    assert kept_chunks == []
     assert _stored_files(media) == []
     assert "pending_uploads" not in uploader.session
+
+
+def test_file_passing_the_limit_is_cut_off_while_it_streams_in(
+    uploader, users, media, settings, kept_chunks
+):
+    """A file passing MAX_UPLOAD_MB by less than the request's margin for form fields is
+    stopped at the chunk that crosses the limit: the bytes before it are all that is kept."""
+    settings.MAX_UPLOAD_MB = 1
+    limit = 1024 * 1024
+    body = "user_id,login_count\n" + "U00001,1\n" * ((limit + 20_000) // 9)  # 20 kB too many
+    response = _upload(uploader, body)
+    assert response.status_code == 413
+    assert "larger than the limit of 1 MB" in response.content.decode()
+    chunk = TemporaryFileUploadHandler.chunk_size
+    sizes = [size for _, size in kept_chunks]
+    assert len(sizes) > 1 and max(sizes) <= chunk  # it did stream in
+    assert limit - chunk < sum(sizes) <= limit < len(body)
+    assert _stored_files(media) == []
 
 
 def test_duplicate_file_needs_force(
@@ -196,7 +243,7 @@ def test_name_taken_between_preview_and_confirm(uploader, users):
     """An explicit name used meanwhile by a completed run: rejected, recorded, and said so."""
     response = _upload(uploader, "user_id,login_count\nU00001,1\n", execution_name="run-x")
     token = uploader.get(response["Location"]).context["pending"].token
-    Execution.objects.create(name="run-x", status=Execution.Status.COMPLETED)
+    ExecutionFactory.create(name="run-x", status=Execution.Status.COMPLETED)
     response = uploader.post(
         reverse("admin:logs_execution_upload_confirm", args=[token]), {"confirm": "1"}, follow=True
     )
@@ -267,8 +314,7 @@ def test_another_session_cannot_confirm_an_upload(uploader, client_for, users):
 
 def test_progress_of_a_running_execution(uploader, users):
     """While running, the JSON reports the phase and bytes read of the file size."""
-    execution = Execution.objects.create(
-        name="running",
+    execution = ExecutionFactory.create(
         status=Execution.Status.RUNNING,
         size_bytes=1000,
         progress_phase="staging",
@@ -318,8 +364,7 @@ def test_failed_or_rejected_run_shows_its_reason_not_a_bar(
     uploader, users, status, reason, headline, help_text
 ):
     """A failed or rejected run's page leads with its outcome and reason; no full bar."""
-    execution = Execution.objects.create(
-        name=f"user-log-{status}",
+    execution = ExecutionFactory.create(
         status=status,
         error_message=reason,
         size_bytes=1000,
@@ -343,15 +388,14 @@ def test_failed_or_rejected_run_shows_its_reason_not_a_bar(
 
 def test_failed_run_without_a_reason_says_so(uploader, users):
     """A failed run that recorded no message says that no reason was recorded."""
-    execution = Execution.objects.create(name="user-log-silent", status="failed")
+    execution = ExecutionFactory.create(status="failed")
     html = uploader.get(reverse("admin:logs_execution_change", args=[execution.pk]))
     assert "No reason was recorded." in html.content.decode()
 
 
 def test_completed_run_shows_the_completed_outcome(uploader, users):
     """A completed run's page says it completed, with its counts, instead of a bar."""
-    execution = Execution.objects.create(
-        name="user-log-done",
+    execution = ExecutionFactory.create(
         status="completed",
         rows_total=4,
         log_rows=8,
@@ -374,9 +418,7 @@ def test_completed_run_shows_the_completed_outcome(uploader, users):
 
 def test_outcome_in_japanese(client_for, users):
     """The outcome headline and its explanation are translated (the UI's default language)."""
-    execution = Execution.objects.create(
-        name="user-log-ja", status="failed", error_message="worker lost"
-    )
+    execution = ExecutionFactory.create(status="failed", error_message="worker lost")
     html = client_for("uploader").get(reverse("admin:logs_execution_change", args=[execution.pk]))
     html = html.content.decode()
     assert "この実行は失敗しました" in html and "worker lost" in html
@@ -385,18 +427,55 @@ def test_outcome_in_japanese(client_for, users):
 
 def test_execution_without_file_has_no_download(uploader, users):
     """An execution from the command line has no stored file: the download answers 404."""
-    execution = Execution.objects.create(name="cli", source="/data/cli.csv")
+    execution = ExecutionFactory.create(source="/data/cli.csv")
     response = uploader.get(reverse("admin:logs_execution_download", args=[execution.pk]))
     assert response.status_code == 404
 
 
-def test_stored_upload_is_streamed_not_read_whole(uploader, users, media, settings):
-    """A file above Django's in-memory limit reaches storage via a temporary file."""
+def test_upload_above_the_memory_limit_streams_to_a_temporary_file(
+    uploader, users, media, settings, monkeypatch, kept_chunks
+):
+    """A file above FILE_UPLOAD_MAX_MEMORY_SIZE is never held whole in memory: it arrives in
+    chunks written to a temporary file, the dry run reads that file where it lies, and storage
+    receives the same bytes."""
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
-    body = "user_id,login_count\n" + "U00001,1\n" * 500  # ~4.5 kB: beyond the in-memory limit
+    body = "user_id,login_count\n" + "U00001,1\n" * 20_000  # 180 kB: several chunks
+    received, previewed, saved = [], [], []
+
+    def upload_receive(*, uploaded_file, **kwargs):
+        path = uploaded_file.temporary_file_path()  # only a temporary upload has one
+        received.append((uploaded_file, path, os.path.getsize(path)))
+        return real_receive(uploaded_file=uploaded_file, **kwargs)
+
+    def ingest_preview(*, path, **kwargs):
+        previewed.append(str(path))
+        return real_preview(path=path, **kwargs)
+
+    def save(self, name, content, *args, **kwargs):
+        saved.append(content)
+        return real_save(self, name, content, *args, **kwargs)
+
+    storage_class = default_storage.__class__
+    real_receive, real_preview = views.upload_receive, uploads.ingest_preview
+    real_save = storage_class.save
+    monkeypatch.setattr(views, "upload_receive", upload_receive)
+    monkeypatch.setattr(uploads, "ingest_preview", ingest_preview)
+    monkeypatch.setattr(storage_class, "save", save)
     response = _upload(uploader, body)
+
+    chunk = TemporaryFileUploadHandler.chunk_size
+    assert {kind for kind, _ in kept_chunks} == {"disk"}
+    sizes = [size for _, size in kept_chunks]
+    assert len(sizes) > 1 and max(sizes) <= chunk < len(body)
+    assert sum(sizes) == len(body)
+    ((uploaded, path, size),) = received
+    assert isinstance(uploaded, TemporaryUploadedFile) and size == len(body)
+    assert previewed == [path]  # read where it lies, not copied
+    assert saved == [uploaded]  # storage moves or streams the file itself, never its bytes
     pending = uploader.get(response["Location"]).context["pending"]
-    assert default_storage.open(pending.stored_name).read() == body.encode()
+    assert not pending.rejected and pending.preview["success_count"] == 20_000
+    with default_storage.open(pending.stored_name) as stored:
+        assert stored.read() == body.encode()
 
 
 def test_broker_down_marks_the_execution_failed(

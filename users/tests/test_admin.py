@@ -4,7 +4,9 @@ import pytest
 from django.urls import reverse
 
 from logs.models import ProcessingLog
+from logs.tests.factories import ProcessingLogFactory
 from users.models import ServiceUser, UserStatistics
+from users.tests.factories import UserStatisticsFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -12,16 +14,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def counted_user(db) -> UserStatistics:
     """U00001 with counters 3 and 4, and the log row that set the first."""
-    ServiceUser.objects.create(user_id="U00001", display_name="one")
-    ProcessingLog.objects.create(
-        execution_name="user-log-20260101-000000",
-        user_id="U00001",
-        processing_type="login_update",
-        old_value=0,
-        new_value=3,
-        status="success",
+    ProcessingLogFactory.create(
+        user_id="U00001", processing_type="login_update", old_value=0, new_value=3
     )
-    return UserStatistics.objects.create(user_id="U00001", login_count=3, post_count=4)
+    return UserStatisticsFactory.create(
+        user__user_id="U00001", user__display_name="one", login_count=3, post_count=4
+    )
 
 
 def _change_form(display_name: str, login_count: str, post_count: str) -> dict:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from logs.models import ProcessingError
 from logs.services.partitions import partitions_ensure
 from logs.tests.test_seed_sql import SEED_6_1
-from users.models import ServiceUser, UserStatistics
+from users.tests.factories import ServiceUserFactory, UserStatisticsFactory
 from users.views import HISTORY_PER_PAGE
 
 pytestmark = pytest.mark.django_db
@@ -26,9 +26,10 @@ def history(make_logs):
     now = timezone.now()
     for months_back in (1, 2):
         partitions_ensure(months_ahead=0, today=now - timedelta(days=31 * months_back))
-    ServiceUser.objects.create(user_id="U00001", display_name="Alice")
-    ServiceUser.objects.create(user_id="U00002")
-    UserStatistics.objects.create(user_id="U00001", login_count=9, post_count=4)
+    UserStatisticsFactory.create(
+        user__user_id="U00001", user__display_name="Alice", login_count=9, post_count=4
+    )
+    ServiceUserFactory.create(user_id="U00002")
     rows = []
     value = 0
     for day in range(70, 0, -1):

@@ -44,6 +44,7 @@ def _kind(status: str, message: str | None) -> str:
         return status
     if message == "User not found in users table":
         return "unknown user"
+    assert message is not None, "a failed row says why"
     return next(kind for kind in ("not an integer", "negative value") if kind in message)
 
 

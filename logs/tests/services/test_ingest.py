@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime
+
 import pytest
 from django.core.management import call_command
 
@@ -66,6 +69,49 @@ def set_counters(user_id: str, login: int, post: int) -> None:
     UserStatistics.objects.update_or_create(
         user_id=user_id, defaults={"login_count": login, "post_count": post}
     )
+
+
+# The digest's definition (logs/services/integrity.py), restated: sha256 over the execution's
+# log rows in log_id order, each row one line of COPY's text format: these columns in this order,
+# tab-separated, \N for NULL, backslash escapes, "\n" after every row, times in UTC ISO.
+DIGEST_FIELDS = (
+    "log_id",
+    "execution_name",
+    "user_id",
+    "processing_type",
+    "old_value",
+    "new_value",
+    "status",
+    "error_message",
+    "processed_at",
+)
+COPY_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+)
+
+
+def _copy_text(value) -> str:
+    """One value as COPY TO writes it with TimeZone UTC and DateStyle ISO."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC)
+        text = moment.strftime("%Y-%m-%d %H:%M:%S")
+        if moment.microsecond:  # PostgreSQL drops trailing zeros of the fraction
+            text += f".{moment.microsecond:06d}".rstrip("0")
+        return text + "+00"
+    return str(value).translate(COPY_ESCAPES)
+
+
+def _digest_of_stored_rows(execution_name: str) -> str:
+    """The digest recomputed from the rows as the ORM reads them back."""
+    rows = (
+        ProcessingLog.objects.filter(execution_name=execution_name)
+        .order_by("log_id")
+        .values_list(*DIGEST_FIELDS)
+    )
+    text = "".join("\t".join(_copy_text(value) for value in row) + "\n" for row in rows)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # --- the cell table, row by row -----------------------------------------------------------
@@ -274,7 +320,17 @@ def test_counts_warnings_and_digest_are_stored(service_users, ingest):
         "post_update": {"success": 0, "failed": 1, "skipped": 1},
     }
     assert execution.warnings == ["unknown column ignored: 'extra'"]
-    assert len(execution.digest) == 64
+    assert execution.digest == _digest_of_stored_rows(execution.name)
+
+
+def test_digest_covers_escaped_text(service_users, ingest):
+    """Tabs, newlines and backslashes in a logged message are hashed in COPY's escaped form."""
+    result = ingest('user_id,login_count\nU00001,"a\tb\\c\nd"\n')
+    (message,) = ProcessingLog.objects.filter(execution_name=result.execution_name).values_list(
+        "error_message", flat=True
+    )
+    assert "\t" in message and "\\" in message and "\n" in message
+    assert result.execution.digest == _digest_of_stored_rows(result.execution_name)
 
 
 def test_failed_cells_become_processing_errors(service_users, ingest, settings):

@@ -1,8 +1,8 @@
 """Concurrent imports and crashes (SPEC §4 "One Execution = one transaction", §10): no lost
 update, no deadlock, no duplicate run, and a crash leaves nothing half applied.
 
-Overlap is forced, not hoped for: a third connection holds a lock the imports need until both
-are waiting on it, so they always contend."""
+Overlap is forced, not hoped for: a third connection holds a lock the imports need until each
+is waiting on it (or has ended, refused), so they always contend."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from django.db import connection, connections
 from logs.models import Execution, ProcessingError, ProcessingLog
 from logs.services import error_store
 from logs.services.ingest import (
+    ExecutionNotPending,
     execution_create,
     execution_fail_if_abandoned,
     execution_run,
@@ -64,12 +65,20 @@ def _lock_waiters() -> int:
         return cursor.fetchone()[0]
 
 
-def _let_contend(waiters: int, timeout: float = 30) -> None:
-    """Give the imports time to queue on the lock held by the test. An engine that takes no such
-    lock does not queue: it runs on, and the assertions then judge how the runs interleaved."""
-    deadline = time.monotonic() + timeout
-    while _lock_waiters() < waiters and time.monotonic() < deadline:
-        time.sleep(0.05)
+def _let_contend(runs: Sequence[threading.Thread | subprocess.Popen]) -> None:
+    """While the test holds its lock: wait until every run still going waits on a lock.
+
+    A run that ends meanwhile is not waited for: refused at once, or an engine that takes no
+    such lock runs on to its end, and the assertions then judge how the runs interleaved.
+    """
+
+    def going(run: threading.Thread | subprocess.Popen) -> bool:
+        return run.is_alive() if isinstance(run, threading.Thread) else run.poll() is None
+
+    wait_for(
+        lambda: _lock_waiters() >= sum(going(run) for run in runs),
+        "each run to wait on a lock or end",
+    )
 
 
 @contextlib.contextmanager
@@ -160,6 +169,7 @@ def _assert_chains(initial: dict) -> None:
     current = dict(initial)
     successes = ProcessingLog.objects.filter(status="success").order_by("log_id")
     for log in successes.iterator():
+        assert log.user_id and log.processing_type, f"success log {log.log_id} names no counter"
         key = (log.user_id, TYPE_COLUMN[log.processing_type])
         assert log.old_value == current.get(key, 0), f"chain broken at log {log.log_id}"
         current[key] = log.new_value
@@ -189,7 +199,7 @@ def test_two_imports_over_the_same_users_lose_no_update(tmp_path):
         workers = [_Worker(lambda path=path: _import_file(path)) for path in (file_a, file_b)]
         for worker in workers:
             worker.start()
-        _let_contend(2)
+        _let_contend(workers)
     results = [worker.finish() for worker in workers]
 
     for result in results:
@@ -229,7 +239,7 @@ def test_two_import_processes_over_the_same_users_lose_no_update(tmp_path):
             )
             for path in paths
         ]
-        _let_contend(2, timeout=WAIT_SECONDS)
+        _let_contend(processes)
     try:
         outputs = [process.communicate(timeout=WAIT_SECONDS) for process in processes]
     finally:
@@ -256,7 +266,7 @@ def test_same_file_started_twice_at_once_runs_once(tmp_path):
         workers = [_Worker(lambda: _import_file(path)) for _ in range(2)]
         for worker in workers:
             worker.start()
-        _let_contend(2)
+        _let_contend(workers)
     results = sorted((worker.finish() for worker in workers), key=lambda r: r.rejected)
 
     done, duplicate = results
@@ -387,13 +397,19 @@ def test_two_runs_sharing_no_user_do_not_wait_for_each_other(tmp_path):
 # --- one Execution, applied once ---------------------------------------------------------
 
 
+RAN, NOT_PENDING = "ran", "not pending"
+
+
 def _run_outcome(execution: Execution) -> str:
-    """Run ``execution``; a refusal (any exception) is an acceptable outcome, reported as text."""
+    """Run ``execution``: RAN when it applied its file, NOT_PENDING when the engine refused it
+    for being taken already (``ExecutionNotPending``). A rejection or any other error is not an
+    outcome these tests allow: it fails them."""
     try:
         result = execution_run(execution=execution)
-    except Exception as exc:  # noqa: BLE001 - how it refuses is the engine's choice
-        return f"refused: {exc}"
-    return "rejected" if result.rejected else "ran"
+    except ExecutionNotPending:
+        return NOT_PENDING
+    assert not result.rejected, f"the run was rejected: {result.message}"
+    return RAN
 
 
 def test_running_a_completed_execution_again_applies_nothing(tmp_path):
@@ -405,7 +421,7 @@ def test_running_a_completed_execution_again_applies_nothing(tmp_path):
     assert execution_run(execution=execution).execution.status == Execution.Status.COMPLETED
     after_first = _counters()
 
-    _run_outcome(Execution.objects.get(pk=execution.pk))
+    assert _run_outcome(Execution.objects.get(pk=execution.pk)) == NOT_PENDING
 
     assert ProcessingLog.objects.count() == 2
     assert _counters() == after_first
@@ -425,9 +441,8 @@ def test_one_execution_started_twice_at_once_is_applied_once(tmp_path):
         workers = [_Worker(lambda copy=copy: _run_outcome(copy)) for copy in copies]
         for worker in workers:
             worker.start()
-        _let_contend(2)
-    for worker in workers:
-        worker.finish()
+        _let_contend(workers)
+    assert sorted(worker.finish() for worker in workers) == [NOT_PENDING, RAN]
 
     assert ProcessingLog.objects.count() == 4
     assert _counters() == _expected(initial, [("U00001", 2, 3), ("U00002", 1, 1)])

@@ -126,8 +126,8 @@ class Cell:
     """A log row as the SPEC's cell table says it must be."""
 
     user_id: str | None
-    processing_type: str
-    status: str
+    processing_type: str | None  # the columns are nullable: a stored row may lack one
+    status: str | None
     old_value: int | None
     new_value: int | None
 
@@ -198,6 +198,8 @@ def _assert_counters_moved_by_successes(logs: list[ProcessingLog], before: dict)
     deltas: dict[tuple[str, str], int] = defaultdict(int)
     for log in logs:
         if log.status == "success":
+            assert log.user_id and log.processing_type, log
+            assert log.old_value is not None and log.new_value is not None, log
             deltas[log.user_id, TYPE_COLUMN[log.processing_type]] += log.new_value - log.old_value
     assert set(deltas) <= set(after)
     assert after == {key: before.get(key, 0) + deltas[key] for key in after}
@@ -211,10 +213,11 @@ def _assert_chains(logs: list[ProcessingLog], before: dict) -> None:
     for log in logs:
         if log.old_value is None:
             continue
+        assert log.user_id and log.processing_type, log  # a current value belongs to a counter
         key = (log.user_id, TYPE_COLUMN[log.processing_type])
         assert log.old_value == current.get(key, 0), log
         if log.status == "success":
-            assert log.new_value > log.old_value, log
+            assert log.new_value is not None and log.new_value > log.old_value, log
             current[key] = log.new_value
         elif log.status == "skipped":
             assert log.new_value == log.old_value, log
