@@ -25,6 +25,13 @@ _SCHEDULES_VIEW = [
     "django_celery_beat.view_solarschedule",
 ]
 
+# django-axes' records of login attempts (auditors read them; a superuser resets lockouts).
+_LOGIN_RECORDS_VIEW = [
+    "axes.view_accessattempt",
+    "axes.view_accesslog",
+    "axes.view_accessfailurelog",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "uploader": [*_MASTER_VIEW, "logs.upload_csv", *_TRAIL_VIEW, *_SCHEDULES_VIEW],
     "support": [*_MASTER_VIEW, "users.lookup_serviceuser", *_TRAIL_VIEW],
@@ -33,6 +40,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_TRAIL_VIEW,
         "logs.export_processinglog",
         "logs.view_accesslog",
+        *_LOGIN_RECORDS_VIEW,
         *_SCHEDULES_VIEW,
     ],
 }

@@ -1,5 +1,6 @@
 """Settings shared by every environment; every domain setting is read once from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -22,6 +23,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "pgtrigger",
+    "axes",
     "django_celery_beat",
     "import_export",
     "rangefilter",
@@ -40,6 +42,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with its lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: a locked-out username and address is refused before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "auditsite.urls"
@@ -109,13 +119,31 @@ STORAGES = {
 
 LOGIN_URL = "admin:login"
 
-# Cache: the login throttle's counters. Per process by default; point CACHE_URL at Redis
-# (e.g. redis://host:6379/1) when several web processes must share the counts.
+# Cache: per process by default; point CACHE_URL at Redis (e.g. redis://host:6379/1) when
+# several web processes must share it.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
-LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)  # failed logins before a pause
-LOGIN_FAILURE_WINDOW_SECONDS = env.int(
-    "LOGIN_FAILURE_WINDOW_SECONDS", default=900
-)  # how long failures count and the pause lasts
+
+# Login throttling and attempt records (django-axes, in the database: shared by every web
+# process). A username is locked out from one address after AXES_FAILURE_LIMIT failures, for
+# AXES_COOLOFF_MINUTES; a success resets the count; a superuser resets a lockout in the admin
+# (delete the access attempt) or with `manage.py axes_reset_username NAME`.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)  # failed logins before a lockout
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env.int("AXES_COOLOFF_MINUTES", default=15)
+)  # how long a lockout lasts
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # commands print nothing but their own output (no start-up banner)
+# The client address: REMOTE_ADDR, unless AXES_IPWARE_PROXY_COUNT says how many proxies in front
+# set X-Forwarded-For (then its entry that many hops from the right is the client's; a header
+# the client sent itself is ignored when no proxy is declared).
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+AXES_IPWARE_PROXY_ORDER = "right-most"
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
 
 # Celery. Production requires CELERY_BROKER_URL; local and test settings fall back to an
 # embedded Redis (embedded_defaults).

@@ -38,6 +38,9 @@ SPEC = {
         *_TRAIL,
         "logs.export_processinglog",
         "logs.view_accesslog",
+        "axes.view_accessattempt",
+        "axes.view_accesslog",
+        "axes.view_accessfailurelog",
         *_SCHEDULES,
     },
 }
