@@ -7,16 +7,22 @@ import pytest
 from django.test import TransactionTestCase
 
 from auditsite.testing import accounts_create
-from logs.triggers import PROTECT_TRUNCATE, trigger_uri
+from logs.triggers import ACCESS_LOG_MODEL, PROTECT_TRUNCATE, trigger_uri
 
-# Transactional tests end with Django's flush, a TRUNCATE of every table. processing_logs refuses
-# TRUNCATE for everybody; the test harness alone lifts that guard, for its own clean-up.
+# Transactional tests end with Django's flush, a TRUNCATE of every table. processing_logs,
+# access_logs and month_seals refuse TRUNCATE for everybody; the test harness alone lifts that
+# guard, for its own clean-up.
 # _fixture_teardown is a private hook of Django's test case, absent from django-stubs.
 _original_fixture_teardown = TransactionTestCase._fixture_teardown  # type: ignore[attr-defined]
+_TRUNCATE_GUARDS = (
+    trigger_uri(PROTECT_TRUNCATE),
+    f"{ACCESS_LOG_MODEL}:{PROTECT_TRUNCATE}",
+    f"logs.MonthSeal:{PROTECT_TRUNCATE}",
+)
 
 
 def _fixture_teardown_allowing_log_truncate(self: TransactionTestCase) -> None:
-    with pgtrigger.ignore(trigger_uri(PROTECT_TRUNCATE)):
+    with pgtrigger.ignore(*_TRUNCATE_GUARDS):
         _original_fixture_teardown(self)
 
 

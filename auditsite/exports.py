@@ -8,18 +8,38 @@ from import_export import resources, widgets
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _escaped(text: str) -> bool:
+    """Whether export prefixes ``text``: a formula, or an apostrophe before one (so that the
+    apostrophe a value really starts with survives the round trip)."""
+    stripped = text.lstrip("'")
+    return stripped.startswith(FORMULA_PREFIXES)
+
+
 def formula_neutralise(value: object) -> object:
     """Prefix text that a spreadsheet would read as a formula with an apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and _escaped(value):
         return "'" + value
     return value
 
 
+def formula_restore(value: object) -> object:
+    """Undo ``formula_neutralise``: an exported file imports back to the very same values."""
+    if isinstance(value, str) and value.startswith("'") and _escaped(value[1:]):
+        return value[1:]
+    return value
+
+
 class FormulaSafeResource(resources.ModelResource):
-    """A ModelResource whose text cells are neutralised; numbers are left as numbers."""
+    """A ModelResource whose text cells are neutralised on export, and restored on import;
+    numbers are left as numbers."""
 
     def export_field(self, field, instance, **kwargs):
         value = super().export_field(field, instance, **kwargs)
         if isinstance(field.widget, widgets.NumberWidget):
             return value
         return formula_neutralise(value)
+
+    def before_import_row(self, row, **kwargs) -> None:
+        for key in list(row.keys()):
+            row[key] = formula_restore(row[key])
+        super().before_import_row(row, **kwargs)

@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
+from rangefilter.filters import DateRangeFilter
 
 from auditsite.admin_base import AuditModelAdmin, ReadOnlyMixin
 from logs import views
@@ -24,16 +25,19 @@ from logs.admin_filters import (
     default_window_start,
 )
 from logs.models import (
+    AccessLog,
     Alert,
     Execution,
     InboxItem,
     JobRun,
+    MonthSeal,
     ProcessingError,
     ProcessingLog,
     ProcessingLogSummary,
 )
 from logs.paginators import CappedCountPaginator
 from logs.resources import ProcessingLogResource
+from logs.services.access import access_record, request_filters
 from logs.templatetags.trail import trail_message
 
 
@@ -101,7 +105,18 @@ class ProcessingLogAdmin(ExportMixin, ReadOnlyAdmin):
             "default_window_days": settings.LOG_LIST_DEFAULT_DAYS,
             **(extra_context or {}),
         }
-        return super().changelist_view(request, extra_context)
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None and changelist.query.strip():
+            # A list narrowed to one user is a look at that user's data: recorded.
+            access_record(
+                request=request,
+                kind=AccessLog.Kind.LOG_LIST,
+                user_id=changelist.query.strip(),
+                filters=request_filters(request),
+                rows=len(changelist.result_list),
+            )
+        return response
 
     def export_action(self, request):
         try:
@@ -114,13 +129,23 @@ class ProcessingLogAdmin(ExportMixin, ReadOnlyAdmin):
     def get_export_data(self, file_format, request, queryset, **kwargs):
         limit = settings.EXPORT_MAX_ROWS
         # Bounded count: reads at most limit + 1 rows, however many match.
-        if queryset.order_by()[: limit + 1].count() > limit:
+        rows = queryset.order_by()[: limit + 1].count()
+        if rows > limit:
             msg = gettext(
                 "More than %(limit)s rows match. Narrow the list (date range, status, "
                 "execution or user) and export again."
             ) % {"limit": limit}
             raise ValueError(msg)
-        return super().get_export_data(file_format, request, queryset, **kwargs)
+        data = super().get_export_data(file_format, request, queryset, **kwargs)
+        access_record(
+            request=request,
+            kind=AccessLog.Kind.EXPORT,
+            user_id=request.GET.get("q", "").strip() or None,
+            filters=request_filters(request),
+            target=file_format.get_title(),
+            rows=rows,
+        )
+        return data
 
     def get_valid_export_item_pks(self, request):
         # Only the posted ids that exist: the library's default lists every id of the table.
@@ -368,3 +393,63 @@ class InboxItemAdmin(ReadOnlyAdmin):
     list_filter = ("state", "outcome")
     list_select_related = ("execution",)
     search_fields = ("uri", "file_name")
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ReadOnlyAdmin):
+    """Who looked at whose data: auditors and superusers only (``logs.view_accesslog``)."""
+
+    list_display = (
+        "accessed_at",
+        "username",
+        "kind",
+        "user_id",
+        "rows",
+        "target",
+        "client_address",
+    )
+    list_filter = ("kind", ("accessed_at", DateRangeFilter), "username")
+    search_fields = ("=user_id", "=username")
+    search_help_text = _("Exact user ID or staff username.")
+    show_full_result_count = False
+    list_per_page = 100
+    fields = (
+        "accessed_at",
+        "username",
+        "account_id",
+        "kind",
+        "user_id",
+        "rows",
+        "target",
+        "filters",
+        "client_address",
+    )
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.has_perm("logs.view_accesslog")
+
+
+@admin.register(MonthSeal)
+class MonthSealAdmin(ReadOnlyAdmin):
+    """The month seals; an auditor downloads a month's evidence pack from here."""
+
+    list_display = ("month", "executions", "rows", "seal", "previous_seal", "sealed_at", "s3_key")
+    fields = (
+        "month",
+        "executions",
+        "rows",
+        "seal",
+        "previous_seal",
+        "chain_head",
+        "sealed_at",
+        "s3_key",
+        "chain",
+    )
+    actions = ["evidence_pack_download"]
+
+    def has_export_permission(self, request) -> bool:
+        return request.user.has_perm("logs.export_processinglog")
+
+    @admin.action(permissions=["export"], description=_("Download the evidence pack"))
+    def evidence_pack_download(self, request, queryset):
+        return views.evidence_pack_response(request, queryset)

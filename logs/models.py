@@ -4,7 +4,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from logs.triggers import processing_log_triggers
+from logs.triggers import append_only_triggers, processing_log_triggers
 
 
 class ProcessingLog(models.Model):
@@ -447,3 +447,74 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alert.key} → {self.channel}"
+
+
+class AccessLog(models.Model):
+    """One look at personal data: a lookup, a log list narrowed to a user, an export, an
+    evidence pack or an original file's download. Append-only; leaves only by its retention
+    (``ACCESS_LOG_RETENTION_MONTHS``).
+
+    The reader is kept by name and id, not by a foreign key: deleting an account must neither
+    be blocked by its access rows nor rewrite them.
+    """
+
+    class Kind(models.TextChoices):
+        LOOKUP = "lookup", _("user lookup")
+        LOG_LIST = "log_list", _("log list for a user")
+        EXPORT = "export", _("log export")
+        USER_EXPORT = "user_export", _("user master export")
+        EVIDENCE = "evidence", _("evidence pack")
+        DOWNLOAD = "download", _("original file download")
+
+    id = models.BigAutoField(primary_key=True)
+    accessed_at = models.DateTimeField(_("when"), db_default=Now())
+    username = models.CharField(_("who"), max_length=150)
+    account_id = models.IntegerField(_("account ID"), null=True, blank=True)
+    kind = models.CharField(_("what"), max_length=20, choices=Kind.choices)
+    user_id = models.CharField(_("user ID"), max_length=64, null=True, blank=True)
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    target = models.CharField(_("object"), max_length=255, blank=True)
+    rows = models.BigIntegerField(_("rows"), null=True, blank=True)
+    client_address = models.GenericIPAddressField(_("client address"), null=True, blank=True)
+
+    class Meta:
+        db_table = "access_logs"
+        ordering = ["-accessed_at", "-id"]
+        verbose_name = _("access log")
+        verbose_name_plural = _("access logs")
+        indexes = [
+            models.Index(fields=["user_id", "-accessed_at"], name="access_user_time_idx"),
+            models.Index(fields=["username", "-accessed_at"], name="access_reader_time_idx"),
+            models.Index(fields=["accessed_at"], name="access_time_idx"),
+        ]
+        # UPDATE, DELETE and TRUNCATE refused for every role (logs/triggers.py).
+        triggers = append_only_triggers(table="access_logs")
+
+    def __str__(self) -> str:
+        return f"{self.accessed_at:%Y-%m-%d %H:%M} {self.username} {self.kind} {self.user_id or ''}"
+
+
+class MonthSeal(models.Model):
+    """The seal of one complete month: a hash chain over its completed executions, chained to
+    the previous month's seal (SPEC §10a; the link and seal formulas are in
+    ``logs/evidence_verify.py``). Written once by the summarize job; never changed."""
+
+    month = models.CharField(_("month"), max_length=7, unique=True)  # YYYY-MM
+    previous_seal = models.CharField(_("previous seal"), max_length=64)
+    chain = models.JSONField(_("chain"), default=list)  # one entry per execution, in order
+    chain_head = models.CharField(_("chain head"), max_length=64)
+    executions = models.IntegerField(_("executions"))
+    rows = models.BigIntegerField(_("log rows of the month"))
+    seal = models.CharField(_("seal"), max_length=64)
+    sealed_at = models.DateTimeField(_("sealed at"), db_default=Now())
+    s3_key = models.CharField(_("S3 copy"), max_length=1024, blank=True)
+
+    class Meta:
+        db_table = "month_seals"
+        ordering = ["-month"]
+        verbose_name = _("month seal")
+        verbose_name_plural = _("month seals")
+        triggers = append_only_triggers(table="month_seals")
+
+    def __str__(self) -> str:
+        return f"{self.month} {self.seal[:12]}"

@@ -1,9 +1,13 @@
-"""processing_logs is append-only in the database: its protect triggers, declared once here.
+"""The append-only tables of the audit trail: their protect triggers, declared once here.
 
 ``ProcessingLog.Meta.triggers`` is ``processing_log_triggers()``. UPDATE and DELETE are refused
 by row triggers, which PostgreSQL clones to every partition. TRUNCATE is refused by a statement
 trigger, which it does not clone: ``truncate_guard_sql`` gives a partition the parent's one.
 The only code that lifts a guard is ``log_deletion_allowed``.
+
+``access_logs`` (who read whose data) and ``month_seals`` are append-only the same way
+(``append_only_triggers``); access rows leave only by their retention,
+``access_log_deletion_allowed``, and seals never.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from django.apps import apps
 from psycopg import sql
 
 LOG_MODEL = "logs.ProcessingLog"
+ACCESS_LOG_MODEL = "logs.AccessLog"
 PROTECT_UPDATE = "protect_update"
 PROTECT_DELETE = "protect_delete"
 PROTECT_TRUNCATE = "protect_truncate"
-TRUNCATE_REFUSED = "processing_logs is append-only: TRUNCATE is refused"
 
 
 def trigger_uri(name: str) -> str:
@@ -27,8 +31,8 @@ def trigger_uri(name: str) -> str:
     return f"{LOG_MODEL}:{name}"
 
 
-def processing_log_triggers() -> list[pgtrigger.Trigger]:
-    """The triggers of ``ProcessingLog.Meta``: UPDATE, DELETE and TRUNCATE refused."""
+def append_only_triggers(*, table: str) -> list[pgtrigger.Trigger]:
+    """UPDATE, DELETE and TRUNCATE of ``table`` refused, for every role."""
     return [
         pgtrigger.Protect(name=PROTECT_UPDATE, operation=pgtrigger.Update),
         pgtrigger.Protect(name=PROTECT_DELETE, operation=pgtrigger.Delete),
@@ -38,9 +42,19 @@ def processing_log_triggers() -> list[pgtrigger.Trigger]:
             operation=pgtrigger.Truncate,
             level=pgtrigger.Statement,
             when=pgtrigger.Before,
-            func=f"RAISE EXCEPTION '{TRUNCATE_REFUSED}';",
+            func=f"RAISE EXCEPTION '{truncate_refused(table=table)}';",
         ),
     ]
+
+
+def truncate_refused(*, table: str) -> str:
+    """The error a TRUNCATE of an append-only table raises."""
+    return f"{table} is append-only: TRUNCATE is refused"
+
+
+def processing_log_triggers() -> list[pgtrigger.Trigger]:
+    """The triggers of ``ProcessingLog.Meta``: UPDATE, DELETE and TRUNCATE refused."""
+    return append_only_triggers(table="processing_logs")
 
 
 def truncate_guard_pgid() -> str:
@@ -83,4 +97,12 @@ def log_deletion_allowed() -> Iterator[None]:
     UPDATE and TRUNCATE stay refused; outside this block DELETE is refused for every role.
     """
     with pgtrigger.ignore(trigger_uri(PROTECT_DELETE)):
+        yield
+
+
+@contextlib.contextmanager
+def access_log_deletion_allowed() -> Iterator[None]:
+    """Lift the DELETE guard of access_logs for this block only: the one way access rows go,
+    used by their retention alone (``logs.services.access.access_logs_purge``)."""
+    with pgtrigger.ignore(f"{ACCESS_LOG_MODEL}:{PROTECT_DELETE}"):
         yield

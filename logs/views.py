@@ -6,11 +6,13 @@ and checks its permission first, then the HTTP method.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.admin.options import ModelAdmin
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import (
     FileResponse,
     Http404,
@@ -19,6 +21,7 @@ from django.http import (
     HttpResponseNotAllowed,
     JsonResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -29,11 +32,14 @@ from django.utils.translation import gettext_lazy
 
 from auditsite.uploads import max_upload_bytes
 from logs.forms import UploadForm
-from logs.models import UPLOAD_PERMISSION, Execution, UploadClaim
+from logs.models import UPLOAD_PERMISSION, AccessLog, Execution, MonthSeal, UploadClaim
+from logs.months import Month
 from logs.paginators import CappedCountPaginator
 from logs.selectors import (
     execution_failed_logs,
 )
+from logs.services.access import access_record
+from logs.services.evidence import EvidenceRefused, evidence_pack_write
 from logs.services.ingest import IngestRejected, message_localize
 from logs.services.integrity import execution_counts_check
 from logs.services.uploads import (
@@ -252,6 +258,13 @@ def execution_progress_data(execution: Execution) -> dict:
     }
 
 
+def _execution_or_404(object_id: str) -> Execution:
+    """The execution of a URL; 404 for an id that is not a number (never a 500)."""
+    if not object_id.isdigit():
+        raise Http404(_("No such execution."))
+    return get_object_or_404(Execution, pk=int(object_id))
+
+
 def execution_progress(
     request: HttpRequest, model_admin: ModelAdmin, object_id: str
 ) -> HttpResponse:
@@ -259,9 +272,7 @@ def execution_progress(
     refusal = _refusal(
         request, allowed=model_admin.has_view_permission(request), methods=READ_METHODS
     )
-    return refusal or JsonResponse(
-        execution_progress_data(get_object_or_404(Execution, pk=object_id))
-    )
+    return refusal or JsonResponse(execution_progress_data(_execution_or_404(object_id)))
 
 
 def execution_download(
@@ -273,7 +284,7 @@ def execution_download(
     )
     if refusal:
         return refusal
-    execution = get_object_or_404(Execution, pk=object_id)
+    execution = _execution_or_404(object_id)
     if not execution.file:
         raise Http404(_("This execution has no stored file."))
     try:
@@ -281,7 +292,38 @@ def execution_download(
     except FileNotFoundError as exc:
         raise Http404(_("The stored file is missing.")) from exc
     name = execution.file_name or Path(execution.file.name).name
+    access_record(
+        request=request,
+        kind=AccessLog.Kind.DOWNLOAD,
+        target=execution.name,
+        rows=execution.rows_total,
+    )
     return FileResponse(handle, as_attachment=True, filename=name, content_type="text/csv")
+
+
+def evidence_pack_response(
+    request: HttpRequest, seals: QuerySet[MonthSeal]
+) -> HttpResponseBase | None:
+    """The admin action's answer: the evidence pack of the one selected sealed month."""
+    if len(seals) != 1:
+        messages.warning(request, _("Choose exactly one month for its evidence pack."))
+        return None
+    seal: MonthSeal = seals[0]
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
+    try:
+        pack = evidence_pack_write(month=Month.parse(seal.month), out=spool)
+    except EvidenceRefused as exc:
+        spool.close()
+        messages.error(request, str(exc))
+        return None
+    access_record(request=request, kind=AccessLog.Kind.EVIDENCE, target=pack.month, rows=pack.rows)
+    spool.seek(0)
+    return FileResponse(
+        spool,
+        as_attachment=True,
+        filename=f"evidence-{pack.month}.zip",
+        content_type="application/zip",
+    )
 
 
 def execution_detail_context(request: HttpRequest, execution: Execution) -> dict:

@@ -16,6 +16,8 @@ from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from auditsite.admin_base import AuditModelAdmin, ReadOnlyMixin
+from logs.models import AccessLog
+from logs.services.access import access_record, request_filters
 from users import views
 from users.models import ServiceUser, UserStatistics
 from users.resources import ServiceUserResource
@@ -50,6 +52,17 @@ class ServiceUserAdmin(ImportExportMixin, AuditModelAdmin):
 
     def has_export_permission(self, request) -> bool:
         return self.has_change_permission(request)
+
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        data = super().get_export_data(file_format, request, queryset, **kwargs)
+        access_record(
+            request=request,
+            kind=AccessLog.Kind.USER_EXPORT,
+            filters=request_filters(request),
+            target=file_format.get_title(),
+            rows=queryset.count(),
+        )
+        return data
 
     def get_deleted_objects(self, objs, request):
         # A user's statistics row goes with the user (its history stays in processing_logs):

@@ -16,6 +16,7 @@ _TRAIL_VIEW = [
     "logs.view_jobrun",
     "logs.view_alert",
     "logs.view_inboxitem",
+    "logs.view_monthseal",
 ]
 _MASTER_VIEW = ["users.view_serviceuser", "users.view_userstatistics"]
 _SCHEDULES_VIEW = [
@@ -26,10 +27,24 @@ _SCHEDULES_VIEW = [
     "django_celery_beat.view_solarschedule",
 ]
 
+# django-axes' records of login attempts (auditors read them; a superuser resets lockouts).
+_LOGIN_RECORDS_VIEW = [
+    "axes.view_accessattempt",
+    "axes.view_accesslog",
+    "axes.view_accessfailurelog",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "uploader": [*_MASTER_VIEW, "logs.upload_csv", *_TRAIL_VIEW, *_SCHEDULES_VIEW],
     "support": [*_MASTER_VIEW, "users.lookup_serviceuser", *_TRAIL_VIEW],
-    "auditor": [*_MASTER_VIEW, *_TRAIL_VIEW, "logs.export_processinglog", *_SCHEDULES_VIEW],
+    "auditor": [
+        *_MASTER_VIEW,
+        *_TRAIL_VIEW,
+        "logs.export_processinglog",
+        "logs.view_accesslog",
+        *_LOGIN_RECORDS_VIEW,
+        *_SCHEDULES_VIEW,
+    ],
 }
 
 

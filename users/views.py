@@ -9,7 +9,9 @@ from django.template.response import TemplateResponse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
+from logs.models import AccessLog
 from logs.paginators import CappedCountPaginator
+from logs.services.access import access_record, request_filters
 from users.forms import UserLookupForm
 from users.selectors import user_counters, user_history, user_recent_errors
 
@@ -32,16 +34,25 @@ def user_lookup(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
     }
     if form.is_valid():
         user_id = form.cleaned_data["user_id"]
+        history = CappedCountPaginator(user_history(user_id=user_id), HISTORY_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+        errors = list(user_recent_errors(user_id=user_id))
         context.update(
             {
                 "user_id": user_id,
                 "counters": user_counters(user_id=user_id),
-                "history": CappedCountPaginator(
-                    user_history(user_id=user_id), HISTORY_PER_PAGE
-                ).get_page(request.GET.get("page")),
-                "errors": list(user_recent_errors(user_id=user_id)),
+                "history": history,
+                "errors": errors,
                 "extra_query": urlencode({"user_id": user_id}) + "&",
             }
         )
         context["subtitle"] = user_id
+        access_record(
+            request=request,
+            kind=AccessLog.Kind.LOOKUP,
+            user_id=user_id,
+            filters=request_filters(request),
+            rows=len(history.object_list) + len(errors),
+        )
     return TemplateResponse(request, "admin/users/serviceuser/lookup.html", context)

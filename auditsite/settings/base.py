@@ -1,5 +1,6 @@
 """Settings shared by every environment; every domain setting is read once from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -22,6 +23,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "pgtrigger",
+    "axes",
     "django_celery_beat",
     "import_export",
     "rangefilter",
@@ -33,6 +35,7 @@ MIDDLEWARE = [
     # /healthz and /metrics: answered first, whatever the Host header or the scheme.
     "auditsite.health.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "auditsite.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -41,6 +44,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with its lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: a locked-out username and address is refused before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "auditsite.urls"
@@ -138,13 +149,31 @@ STORAGES = {
 
 LOGIN_URL = "admin:login"
 
-# Cache: the login throttle's counters. Per process by default; point CACHE_URL at Redis
-# (e.g. redis://host:6379/1) when several web processes must share the counts.
+# Cache: per process by default; point CACHE_URL at Redis (e.g. redis://host:6379/1) when
+# several web processes must share it.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
-LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)  # failed logins before a pause
-LOGIN_FAILURE_WINDOW_SECONDS = env.int(
-    "LOGIN_FAILURE_WINDOW_SECONDS", default=900
-)  # how long failures count and the pause lasts
+
+# Login throttling and attempt records (django-axes, in the database: shared by every web
+# process). A username is locked out from one address after AXES_FAILURE_LIMIT failures, for
+# AXES_COOLOFF_MINUTES; a success resets the count; a superuser resets a lockout in the admin
+# (delete the access attempt) or with `manage.py axes_reset_username NAME`.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)  # failed logins before a lockout
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env.int("AXES_COOLOFF_MINUTES", default=15)
+)  # how long a lockout lasts
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # commands print nothing but their own output (no start-up banner)
+# The client address: REMOTE_ADDR, unless AXES_IPWARE_PROXY_COUNT says how many proxies in front
+# set X-Forwarded-For (then its entry that many hops from the right is the client's; a header
+# the client sent itself is ignored when no proxy is declared).
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+AXES_IPWARE_PROXY_ORDER = "right-most"
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
 
 # Celery. Production requires CELERY_BROKER_URL; local and test settings fall back to an
 # embedded Redis (embedded_defaults).
@@ -167,6 +196,9 @@ PARTITION_MONTHS_AHEAD = env.int(
 STALE_RUN_MINUTES = env.int(
     "STALE_RUN_MINUTES", default=120
 )  # a `pending` or `running` import older is failed
+UPLOAD_PREVIEW_HOURS = env.int(
+    "UPLOAD_PREVIEW_HOURS", default=2
+)  # a previewed upload not confirmed within this is deleted
 ARCHIVE_S3_BUCKET = env("ARCHIVE_S3_BUCKET", default="")  # empty: expired months are not archived
 ARCHIVE_S3_PREFIX = env("ARCHIVE_S3_PREFIX", default="processing_logs/")  # key prefix of archives
 ERROR_STORE = env("ERROR_STORE", default="db")  # where failed cells go: "db" or "dynamodb"
@@ -198,6 +230,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="auditsite@localhost")  #
 # How mail is sent (EMAIL_BACKEND, EMAIL_HOST, …), e.g. smtp+tls://user:pass@host:587.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="smtp://localhost:25")
 vars().update({key: value for key, value in EMAIL_CONFIG.items() if value is not None})
+ACCESS_LOG_RETENTION_MONTHS = env.int(
+    "ACCESS_LOG_RETENTION_MONTHS", default=24
+)  # months the access log (who read whose data) is kept
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temporary file
@@ -219,6 +254,19 @@ EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=100_000)  # largest log exp
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 
+# Scripts only from this site (and inline ones carrying the request's nonce), nothing framed,
+# forms posted only here. Inline style attributes stay allowed: the admin's widgets use them.
+CONTENT_SECURITY_POLICY = env(
+    "DJANGO_CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}'; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"

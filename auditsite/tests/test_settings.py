@@ -127,3 +127,38 @@ def test_production_ssl_redirect_can_be_left_to_the_proxy(var_dir):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "HTTP_X_FORWARDED_PROTO", "31536000"]
+
+
+def test_plain_http_deployment_passes_the_deployment_checks(var_dir):
+    """docker-compose.yml's plain-HTTP localhost stack (DJANGO_PLAIN_HTTP=true) passes
+    `check --deploy` too: the redirect, secure cookies and HSTS are off by declared choice."""
+    compose = (BASE_DIR / "docker-compose.yml").read_text()
+    assert 'DJANGO_PLAIN_HTTP: "true"' in compose
+    assert "change-me" not in compose  # no public default secret key (W009)
+    done = _run(
+        "auditsite.settings.production",
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        var_dir,
+        DATABASE_URL="postgres://auditsite@db.invalid/auditsite",
+        CELERY_BROKER_URL="redis://redis.invalid:6379/0",
+        DJANGO_SECRET_KEY=PRODUCTION_SECRET,
+        DJANGO_PLAIN_HTTP="true",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "System check identified no issues" in done.stdout
+
+
+def test_tls_proxy_that_redirects_passes_the_deployment_checks(var_dir):
+    """Behind a TLS-terminating proxy that redirects itself, DJANGO_SECURE_SSL_REDIRECT=false
+    is the documented switch: secure cookies and HSTS stay on and the check is clean."""
+    done = _run(
+        "auditsite.settings.production",
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        var_dir,
+        DATABASE_URL="postgres://auditsite@db.invalid/auditsite",
+        CELERY_BROKER_URL="redis://redis.invalid:6379/0",
+        DJANGO_SECRET_KEY=PRODUCTION_SECRET,
+        DJANGO_SECURE_SSL_REDIRECT="false",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "System check identified no issues" in done.stdout

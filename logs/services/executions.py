@@ -26,6 +26,7 @@ from logs import messages
 from logs.models import Execution, JobRun
 from logs.services import error_store
 from logs.services.job_runs import job_run_record
+from logs.services.upload_previews import previews_expire
 
 Phase = Execution.Phase
 Progress = Callable[[str, int, int], None]  # (phase, rows staged, bytes read)
@@ -165,7 +166,7 @@ def execution_fail_if_abandoned(*, execution: Execution) -> bool:
 
 def executions_fail_stale(*, now: datetime | None = None) -> JobRun:
     """The stale-run job: Executions ``pending`` or ``running`` for over STALE_RUN_MINUTES
-    become ``failed``, each with the reason."""
+    become ``failed``, each with the reason; previewed uploads never confirmed expire."""
     now = now or timezone.now()
     minutes = settings.STALE_RUN_MINUTES
     cutoff = now - timedelta(minutes=minutes)
@@ -205,6 +206,7 @@ def executions_fail_stale(*, now: datetime | None = None) -> JobRun:
             "stale_minutes": minutes,
             "failed": len(stale),
             "executions": [{"id": e.pk, "name": e.name} for e in stale],
+            "previews_expired": len(previews_expire(now=now)),
         }
         run.save(update_fields=["details"])
     return run

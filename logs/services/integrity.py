@@ -5,12 +5,22 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from auditsite.db import UTC_ISO_SESSION, cursor_copy
-from logs.models import Execution, JobRun
-from logs.selectors import BreakdownRow, default_partition_rows, execution_breakdown
+from logs.evidence_verify import GENESIS, executions_compare, seal_problems
+from logs.models import Execution, JobRun, MonthSeal
+from logs.months import Month
+from logs.selectors import (
+    BreakdownRow,
+    default_partition_rows,
+    execution_breakdown,
+    partitions_list,
+)
+from logs.services.archive import archive_manifest_read
 from logs.services.job_runs import job_run_record
+from logs.services.seals import month_executions, month_rows, seal_record, seal_s3_read
 from users.statistics import STATISTICS
 
 # The digest of an execution: sha256 over its log rows in log_id order, each row as one line of
@@ -87,13 +97,31 @@ def execution_digest(*, execution_name: str) -> str:
 MAX_LISTED = 50  # problems of one kind listed in full; the rest are counted
 
 
+_NO_ROWS = hashlib.sha256(b"").hexdigest()
+
+
+def _dropped_partitions() -> set[str]:
+    """Monthly tables retention has dropped (their rows live on in the archive and the seal)."""
+    dropped: set[str] = set()
+    runs = JobRun.objects.filter(job=JobRun.Job.RETENTION, dry_run=False)
+    for names in runs.values_list("partitions_dropped", flat=True):
+        dropped.update(names)
+    return dropped
+
+
 def _digest_problems() -> list[str]:
     problems = []
+    dropped = _dropped_partitions()
     completed = Execution.objects.filter(status=Execution.Status.COMPLETED).exclude(digest="")
-    for name, stored in completed.values_list("name", "digest").iterator():
+    for name, stored, finished_at in completed.values_list(
+        "name", "digest", "finished_at"
+    ).iterator():
         actual = execution_digest(execution_name=name)
-        if actual != stored:
-            problems.append(f"execution {name!r}: log rows differ from their digest")
+        if actual == stored:
+            continue
+        if actual == _NO_ROWS and finished_at and Month.of(finished_at).partition_name in dropped:
+            continue  # its month was retired whole: the seal and the archive manifest vouch
+        problems.append(f"execution {name!r}: log rows differ from their digest")
     return problems
 
 
@@ -150,6 +178,55 @@ def _counter_problems() -> list[str]:
     return problems
 
 
+def _month_rows_problems(seal: MonthSeal, *, attached: set[Month], bucket: str) -> list[str]:
+    """The month's rows now against its seal: counted while the month is in the database,
+    compared with its archive manifest once retention has dropped it."""
+    month = Month.parse(seal.month)
+    rows = month_rows(month=month)
+    if month in attached or rows:
+        if rows != seal.rows:
+            return [f"{month}: the month holds {rows} log rows, its seal says {seal.rows}"]
+        return []
+    if not seal.rows or not bucket:
+        return []  # nothing was there to drop, or nothing to compare a dropped month with
+    manifest = archive_manifest_read(month=month, bucket=bucket)
+    if manifest is None:
+        return [f"{month}: dropped, its seal says {seal.rows} rows, and no archive manifest"]
+    if manifest.get("rows") != seal.rows:
+        return [
+            f"{month}: dropped; its archive manifest says {manifest.get('rows')} rows, "
+            f"its seal {seal.rows}"
+        ]
+    return []
+
+
+def _seal_problems() -> list[str]:
+    problems: list[str] = []
+    attached = {p.month for p in partitions_list() if p.month is not None}
+    bucket = settings.ARCHIVE_S3_BUCKET
+    previous, previous_month = GENESIS, None
+    for seal in MonthSeal.objects.order_by("month"):
+        month = Month.parse(seal.month)
+        record = seal_record(seal)
+        problems += seal_problems(record)
+        if seal.previous_seal != previous:
+            after = f"the seal of {previous_month}" if previous_month else "the start of the chain"
+            problems.append(
+                f"seal of {month} does not follow {after}: a seal between them was removed "
+                "or replaced"
+            )
+        problems += executions_compare(
+            month=str(month), sealed=seal.chain, current=month_executions(month=month)
+        )
+        problems += _month_rows_problems(seal, attached=attached, bucket=bucket)
+        if bucket and seal.s3_key:
+            copy = seal_s3_read(month=month, bucket=bucket)
+            if copy is None or copy.get("seal") != seal.seal:
+                problems.append(f"seal of {month}: its copy in S3 is missing or differs")
+        previous, previous_month = seal.seal, month
+    return problems
+
+
 def _listed(problems: list[str]) -> list[str]:
     if len(problems) <= MAX_LISTED:
         return problems
@@ -157,9 +234,11 @@ def _listed(problems: list[str]) -> list[str]:
 
 
 def logs_verify() -> list[str]:
-    """Every problem with the trail: digests, chains, DEFAULT partition, counters vs logs."""
+    """Every problem with the trail: digests, chains, DEFAULT partition, counters vs logs,
+    month seals."""
     return [
         *_listed(_digest_problems()),
+        *_listed(_seal_problems()),
         *_listed(_chain_problems()),
         *_default_partition_problems(),
         *_listed(_counter_problems()),

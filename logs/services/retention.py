@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from logs.models import JobRun
 from logs.months import PARENT_TABLE, Month
 from logs.selectors import ExpiredPartition, partitions_expired, partitions_list
+from logs.services.access import access_logs_purge
 from logs.services.archive import archive_key, archive_manifest_read, partition_archive
 from logs.services.job_runs import job_run_record
 from logs.services.summaries import (
@@ -72,10 +73,12 @@ class RetentionDetails:
     keep_from: str  # the oldest month kept, YYYY-MM
     archive_bucket: str  # empty: archiving off
     months: dict[str, MonthRetired | MonthPlan] = field(default_factory=dict)  # by YYYY-MM
+    # Access-log rows past ACCESS_LOG_RETENTION_MONTHS deleted (or, dry, that would be).
+    access_logs_deleted: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON stored on the JobRun; a step not done yet has no key."""
-        return {
+        data: dict[str, Any] = {
             "keep_from": self.keep_from,
             "archive_bucket": self.archive_bucket,
             "months": {
@@ -83,6 +86,9 @@ class RetentionDetails:
                 for month, entry in self.months.items()
             },
         }
+        if self.access_logs_deleted is not None:
+            data["access_logs_deleted"] = self.access_logs_deleted
+        return data
 
     @classmethod
     def from_run(cls, run: JobRun) -> RetentionDetails:
@@ -93,6 +99,7 @@ class RetentionDetails:
             keep_from=data["keep_from"],
             archive_bucket=data["archive_bucket"],
             months={month: entry(**values) for month, values in data["months"].items()},
+            access_logs_deleted=data.get("access_logs_deleted"),
         )
 
 
@@ -218,7 +225,8 @@ def _partition_plan(
 
 
 def retention_run(*, dry_run: bool = False, today: datetime | None = None) -> JobRun:
-    """The retention job: every expired month summarized, archived if configured, then dropped.
+    """The retention job: every expired month summarized, archived if configured, then dropped;
+    then the access-log rows past ACCESS_LOG_RETENTION_MONTHS.
 
     Months are handled oldest first; the first failure stops the run (its month stays, and so
     do the later ones) and fails the JobRun with the reason. A dry run records its plan on a
@@ -234,4 +242,6 @@ def retention_run(*, dry_run: bool = False, today: datetime | None = None) -> Jo
         for partition in expired:
             step = _partition_plan if dry_run else _partition_retire
             step(run=run, details=details, partition=partition, bucket=bucket)
+        details.access_logs_deleted = access_logs_purge(today=today, dry_run=dry_run)
+        _details_save(run, details)
     return run

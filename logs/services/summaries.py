@@ -11,6 +11,7 @@ from logs.models import JobRun
 from logs.months import PARENT_TABLE, Month, business_tz
 from logs.selectors import partitions_list
 from logs.services.job_runs import JobRefused, job_run_record
+from logs.services.seals import seals_write
 
 # One row per execution for one month of one table. The month's bounds are instants computed in
 # the business time zone, which is the seed's DATE_TRUNC('month', …) taken `AT TIME ZONE` it,
@@ -120,7 +121,8 @@ def summaries_months(*, before: Month) -> list[Month]:
 
 
 def summaries_update(*, month: Month | None = None, today: datetime | None = None) -> JobRun:
-    """The summarize job: upsert every complete month's summary (or only ``month``), one JobRun."""
+    """The summarize job: upsert every complete month's summary (or only ``month``), then seal
+    the complete months not sealed yet; one JobRun."""
     current = Month.of(today) if today else Month.current()
     if month is not None and month > current:
         msg = f"month {month} is in the future (the current month is {current})"
@@ -141,4 +143,9 @@ def summaries_update(*, month: Month | None = None, today: datetime | None = Non
                         "executions": change.executions,
                     }
                     run.save(update_fields=["rows_summarized", "details"])
+        # A complete month is sealed once, after its summary; the seals chain month to month.
+        sealed = seals_write(before=current)
+        if sealed:
+            run.details["sealed"] = [seal.month for seal in sealed]
+            run.save(update_fields=["details"])
     return run

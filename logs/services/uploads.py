@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from logs.models import Execution, UploadClaim
 from logs.services.executions import FailReason, error_text, execution_fail
 from logs.services.ingest import IngestRejected, IngestResult, execution_create, ingest_preview
+from logs.services.upload_previews import previews_expire
 from logs.tasks import execution_run_task
 
 logger = logging.getLogger(__name__)
@@ -86,17 +87,22 @@ def _local_path(uploaded_file: UploadedFile) -> Iterator[Path]:
         Path(name).unlink(missing_ok=True)
 
 
-def _storage_name(file_name: str) -> str:
-    # Same folder scheme as Execution.file; the random part keeps two uploads of one name apart.
-    safe = Path(file_name).name or "upload.csv"
-    return Execution.file.field.generate_filename(None, f"{uuid.uuid4().hex[:12]}-{safe}")
+FILE_NAME_LENGTH = Execution._meta.get_field("file_name").max_length
+
+
+def _storage_name() -> str:
+    # Same folder scheme as Execution.file, under a generated name: any file name fits the
+    # column and the file system; the name the uploader gave is kept as data (file_name).
+    return Execution.file.field.generate_filename(None, f"{uuid.uuid4().hex}.csv")
 
 
 def upload_receive(
     *, uploaded_file: UploadedFile, execution_name: str, force: bool
 ) -> PendingUpload:
-    """Dry-run the uploaded file; unless rejected, keep it in storage until confirmed."""
-    file_name = Path(uploaded_file.name or "upload.csv").name
+    """Dry-run the uploaded file; unless rejected, keep it in storage until confirmed (or
+    until it expires, UPLOAD_PREVIEW_HOURS later)."""
+    previews_expire()
+    file_name = Path(uploaded_file.name or "upload.csv").name[:FILE_NAME_LENGTH]
     with _local_path(uploaded_file) as path:
         result = ingest_preview(
             path=path,
@@ -107,7 +113,7 @@ def upload_receive(
     stored_name = ""
     if not result.rejected:
         # Streamed chunk by chunk; on local disk Django's temporary file is simply moved.
-        stored_name = default_storage.save(_storage_name(file_name), uploaded_file)
+        stored_name = default_storage.save(_storage_name(), uploaded_file)
     return PendingUpload(
         token=uuid.uuid4().hex,
         file_name=file_name,

@@ -10,10 +10,18 @@ import pytest
 from moto import mock_aws
 
 from auditsite.testing import rolled_back
-from logs.models import ProcessingLog
+from logs.models import Execution, ProcessingLog
 from logs.months import Month
 from logs.services.partitions import partition_create
-from logs.tests.support import ARCHIVE_BUCKET, TODAY, LogHistory, month_logs
+from logs.services.summaries import summaries_update
+from logs.tests.support import (
+    ARCHIVE_BUCKET,
+    NEXT_MONTH,
+    TODAY,
+    LogHistory,
+    import_file,
+    month_logs,
+)
 
 _HISTORY = "log_history"
 # Set while a module's shared history (and the transaction holding it) is open.
@@ -82,3 +90,15 @@ def media(settings, tmp_path):
     """Uploaded files go to a folder of this test's own."""
     settings.MEDIA_ROOT = tmp_path
     return tmp_path
+
+
+@pytest.fixture
+def sealed(service_users, tmp_path) -> list[Execution]:
+    """Three imports this month, then the summarize job run as if the month were over."""
+    executions = [
+        import_file(tmp_path, "a", "U00001,2,1\nU00002,1,0\n"),
+        import_file(tmp_path, "b", "U00001,3,0\nU99999,1,4\n"),
+        import_file(tmp_path, "c", "U00003,5,5\n"),
+    ]
+    summaries_update(today=NEXT_MONTH)
+    return executions

@@ -18,10 +18,13 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
-from logs.models import ProcessingLog
+from logs.models import Execution, ProcessingLog
 from logs.months import Month
+from logs.services.ingest import execution_create, execution_run
+from logs.services.integrity import execution_digest
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # "Now" of the generated history, years before the real clock, so the partitions migrate made
@@ -261,3 +264,44 @@ def command_run(name: str, *args: str) -> CommandRun:
         err.write(f"CommandError: {exc}\n")
         return CommandRun(code=exc.returncode, stdout=out.getvalue(), stderr=err.getvalue())
     return CommandRun(code=0, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+# --- sealed months -------------------------------------------------------------------------
+
+NEXT_MONTH = timezone.now() + timedelta(days=40)  # "today" for which this month is complete
+
+
+def import_file(tmp_path, name: str, content: str) -> Execution:
+    """Import one activity CSV (header added) through the real pipeline."""
+    path = tmp_path / f"{name}.csv"
+    path.write_text("user_id,login_count,post_count\n" + content)
+    result = execution_run(execution=execution_create(file_name=path.name, source=str(path)))
+    assert result.execution is not None
+    return result.execution
+
+
+def without_triggers(sql: str, params=None) -> None:
+    """What a superuser could do: switch the table's triggers off and write."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(sql, params)
+
+
+def fake_execution() -> Execution:
+    """An execution inserted afterwards, with rows and a digest that matches them."""
+    ProcessingLog.objects.create(
+        execution_name="user-log-fake",
+        user_id="U00004",
+        processing_type="login_update",
+        old_value=0,
+        new_value=9,
+        status="success",
+    )
+    return Execution.objects.create(
+        name="user-log-fake",
+        status=Execution.Status.COMPLETED,
+        log_rows=1,
+        success_count=1,
+        digest=execution_digest(execution_name="user-log-fake"),
+        finished_at=timezone.now(),
+    )

@@ -20,6 +20,7 @@ CHAIN_RANK = {
     "logs.selectors": 1,
     "logs.services.job_runs": 1,
     "logs.services.partitions": 2,
+    "logs.services.seals": 2,
     "logs.services.summaries": 3,
     "logs.services.archive": 3,
     "logs.services.retention": 4,
@@ -224,3 +225,16 @@ def test_log_deletion_allowed_has_the_users_its_docstring_names():
         "bench/b4_retention.py",
     }
     assert ignoring == {"logs/triggers.py"}
+
+
+def test_access_log_deletion_allowed_is_used_by_its_retention_only():
+    """Only the access log's retention lifts the access log's DELETE guard."""
+    users = set()
+    for package in (*PACKAGES, "bench"):
+        for path in (ROOT / package).rglob("*.py"):
+            relative = path.relative_to(ROOT)
+            if "tests" in relative.parts or relative == Path("logs/triggers.py"):
+                continue
+            if "access_log_deletion_allowed" in _names_used(ast.parse(path.read_text())):
+                users.add(str(relative))
+    assert users == {"logs/services/access.py"}

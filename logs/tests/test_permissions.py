@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog
+from axes.models import AccessLog as AxesAccessLog
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import override_settings
@@ -25,11 +27,13 @@ from django_celery_beat.models import (
 
 from auditsite.testing import accounts_create, rolled_back
 from logs.models import (
+    AccessLog,
     Alert,
     AlertDelivery,
     Execution,
     InboxItem,
     JobRun,
+    MonthSeal,
     ProcessingError,
     ProcessingLog,
     ProcessingLogSummary,
@@ -55,6 +59,16 @@ RIGHTS = {
     "statistics": {"uploader": VIEW, "support": VIEW, "auditor": VIEW, "superuser": VIEW},
     "trail": {"uploader": VIEW, "support": VIEW, "auditor": VIEW, "superuser": VIEW},
     "schedules": {"uploader": VIEW, "support": NONE, "auditor": VIEW, "superuser": ALL},
+    # Who looked at whose data (SPEC §10a): auditors and superusers read it, nobody else.
+    "access": {"uploader": NONE, "support": NONE, "auditor": VIEW, "superuser": VIEW},
+    # django-axes' login records: auditors read them; a superuser resets a lockout (delete).
+    "attempts": {
+        "uploader": NONE,
+        "support": NONE,
+        "auditor": VIEW,
+        "superuser": VIEW | {"delete"},
+    },
+    "login_records": {"uploader": NONE, "support": NONE, "auditor": VIEW, "superuser": VIEW},
 }
 UPLOADERS = {"uploader", "superuser"}
 LOOKUP = {"support", "superuser"}
@@ -81,6 +95,11 @@ MODELS = (
     Model("logs", "jobrun", "trail"),
     Model("logs", "alert", "trail"),
     Model("logs", "inboxitem", "trail"),
+    Model("logs", "monthseal", "trail"),
+    Model("logs", "accesslog", "access"),
+    Model("axes", "accessattempt", "attempts"),
+    Model("axes", "accesslog", "login_records"),
+    Model("axes", "accessfailurelog", "login_records"),
     Model("django_celery_beat", "periodictask", "schedules"),
     Model("django_celery_beat", "crontabschedule", "schedules"),
     Model("django_celery_beat", "intervalschedule", "schedules"),
@@ -147,6 +166,43 @@ def shared(django_db_setup, django_db_blocker, tmp_path_factory):
                 uri="/srv/inbox/permissions.csv",
                 file_name="permissions.csv",
                 execution=execution,
+            ),
+            "monthseal": MonthSeal.objects.create(
+                month="2025-12",
+                previous_seal="0" * 64,
+                chain=[],
+                chain_head="0" * 64,
+                executions=0,
+                rows=0,
+                seal="1" * 64,
+            ),
+            "accesslog": AccessLog.objects.create(
+                username="test-support", kind=AccessLog.Kind.LOOKUP, user_id="U00001"
+            ),
+            "accessattempt": AccessAttempt.objects.create(
+                username="someone",
+                ip_address="192.0.2.1",
+                user_agent="x",
+                path_info="/admin/",
+                get_data="",
+                post_data="",
+                http_accept="",
+                failures_since_start=1,
+            ),
+            "axes_accesslog": AxesAccessLog.objects.create(
+                username="someone",
+                ip_address="192.0.2.1",
+                user_agent="x",
+                path_info="/admin/",
+                http_accept="",
+            ),
+            "accessfailurelog": AccessFailureLog.objects.create(
+                username="someone",
+                ip_address="192.0.2.1",
+                user_agent="x",
+                path_info="/admin/",
+                http_accept="",
+                locked_out=False,
             ),
             "periodictask": PeriodicTask.objects.create(
                 name="partitions", task="logs.tasks.partitions_task", interval=interval
@@ -301,6 +357,10 @@ def _snapshot() -> dict:
         Alert,
         AlertDelivery,
         InboxItem,
+        MonthSeal,
+        AccessAttempt,
+        AxesAccessLog,
+        AccessFailureLog,
         PeriodicTask,
         CrontabSchedule,
         IntervalSchedule,
@@ -326,7 +386,7 @@ MODEL_CASES = [
 def test_model_admin_pages_follow_spec(client_for, world, role, model, page, method):
     """Each model admin page answers each role as SPEC §6 says; a refused POST changes nothing."""
     client = client_for(role)
-    obj = world[model.name]
+    obj = world.get(f"{model.app}_{model.name}") or world[model.name]
     url = _url(model, page, obj)
     expected = _expected(role, model, page, method)
     if method == "GET":

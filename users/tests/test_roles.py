@@ -19,6 +19,7 @@ _TRAIL = [
     # SPEC §7a: what operators were told, and the inbox's ledger, are read like job runs.
     "logs.view_alert",
     "logs.view_inboxitem",
+    "logs.view_monthseal",
 ]
 _MASTER = ["users.view_serviceuser", "users.view_userstatistics"]
 _SCHEDULES = [
@@ -34,7 +35,17 @@ _SCHEDULES = [
 SPEC = {
     "uploader": {*_MASTER, "logs.upload_csv", *_TRAIL, *_SCHEDULES},
     "support": {*_MASTER, "users.lookup_serviceuser", *_TRAIL},
-    "auditor": {*_MASTER, *_TRAIL, "logs.export_processinglog", *_SCHEDULES},
+    # Only auditors (and superusers) read the access log (SPEC §6, §10a).
+    "auditor": {
+        *_MASTER,
+        *_TRAIL,
+        "logs.export_processinglog",
+        "logs.view_accesslog",
+        "axes.view_accessattempt",
+        "axes.view_accesslog",
+        "axes.view_accessfailurelog",
+        *_SCHEDULES,
+    },
 }
 
 
