@@ -3,12 +3,14 @@ counters), then the counts and problems both report."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from logs.services.ingest.classify import classified_sql, identifier
 from logs.services.ingest.parsing import Header
 from logs.services.ingest.staging import FAILED_CELLS, analyze
 from logs.services.integrity import LOG_COLUMNS, digest_copy, execution_digest
+from users.statistics import Statistic
 
 PROBLEMS_SHOWN = 100
 STATUSES = ("success", "failed", "skipped")  # of a log row
@@ -67,7 +69,16 @@ def apply(cursor, header: Header, *, execution_name: str, users_repeat: bool, fi
     )
     if digest is None:  # the rows came back out of log_id order: read them back in order
         digest = execution_digest(execution_name=execution_name)
-    # Users without a statistics row get one on their first success (users are locked).
+    counters_apply(cursor, header.statistics)
+    return digest
+
+
+def counters_apply(cursor, statistics: Sequence[Statistic]) -> None:
+    """Set the counters of ``statistics`` to the run's final values (``ingest_finals``: the last
+    success of each user and statistic, NULL for none); users without a statistics row get one
+    on their first success. The users are locked."""
+    present = [identifier(statistic.column) for statistic in statistics]
+    columns = ", ".join(present)
     analyze(cursor, "ingest_finals")
     kept = ", ".join(f"{column} = COALESCE(f.{column}, s.{column})" for column in present)
     cursor.execute(
@@ -80,7 +91,6 @@ def apply(cursor, header: Header, *, execution_name: str, users_repeat: bool, fi
         f"SELECT user_id, {started}, now() FROM ingest_finals WHERE NOT has_counters "
         "ORDER BY user_id"
     )
-    return digest
 
 
 def counts_read(cursor) -> dict[str, dict[str, int]]:

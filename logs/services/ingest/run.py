@@ -297,7 +297,7 @@ def _ingest(
         if execution is not None:
             users_lock(cursor)
         fixed = overflow_fix(cursor, header, users_repeat=users_repeat)
-        work_tables_create(cursor, header)
+        work_tables_create(cursor, header.statistics)
         warnings = list(header.warnings)
         if rows_total == 0:
             warnings.append(NO_DATA_ROWS.render())
