@@ -14,6 +14,7 @@ _TRAIL_VIEW = [
     "logs.view_processinglogsummary",
     "logs.view_processingerror",
     "logs.view_jobrun",
+    "logs.view_correctionrequest",  # requests, approvals and declines (SPEC §4a)
 ]
 _MASTER_VIEW = ["users.view_serviceuser", "users.view_userstatistics"]
 _SCHEDULES_VIEW = [
@@ -28,6 +29,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "uploader": [*_MASTER_VIEW, "logs.upload_csv", *_TRAIL_VIEW, *_SCHEDULES_VIEW],
     "support": [*_MASTER_VIEW, "users.lookup_serviceuser", *_TRAIL_VIEW],
     "auditor": [*_MASTER_VIEW, *_TRAIL_VIEW, "logs.export_processinglog", *_SCHEDULES_VIEW],
+    # Requests reversals and adjustments (SPEC §4a); the lookup is where counters are adjusted.
+    # Approving them is for superusers (logs.approve_correction), never the requester.
+    "corrector": [
+        *_MASTER_VIEW,
+        "users.lookup_serviceuser",
+        *_TRAIL_VIEW,
+        "logs.request_correction",
+    ],
 }
 
 
@@ -49,7 +58,13 @@ def roles_setup() -> dict[str, int]:
 
 
 DEMO_PASSWORD = "auditsite-demo"  # noqa: S105 - demo accounts on a developer's machine only
-DEMO_ACCOUNTS = {"admin": None, "uploader": "uploader", "support": "support", "auditor": "auditor"}
+DEMO_ACCOUNTS = {
+    "admin": None,
+    "uploader": "uploader",
+    "support": "support",
+    "auditor": "auditor",
+    "corrector": "corrector",
+}
 
 
 def demo_accounts_seed() -> list[str]:

@@ -143,6 +143,8 @@ ERROR_STORE = env("ERROR_STORE", default="db")  # where failed cells go: "db" or
 ERROR_DYNAMODB_TABLE = env("ERROR_DYNAMODB_TABLE", default="auditsite-processing-errors")
 INGEST_WORK_MEM = env("INGEST_WORK_MEM", default="256MB")  # PostgreSQL work_mem of an import
 AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)  # S3-compatible stores (MinIO)
+# Admin reversals and adjustments wait for a second person's approval (commands then need --by).
+CORRECTIONS_REQUIRE_APPROVAL = env.bool("CORRECTIONS_REQUIRE_APPROVAL", default=True)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temporary file

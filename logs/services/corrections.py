@@ -29,6 +29,7 @@ from logs.messages import (
     BELOW_ZERO,
     CORRECTION_ALREADY_REVERSED,
     CORRECTION_AMOUNT_RANGE,
+    CORRECTION_BY_REQUIRED,
     CORRECTION_NO_EXECUTION,
     CORRECTION_NO_REASON,
     CORRECTION_NOT_COMPLETED,
@@ -103,8 +104,13 @@ def correction_reason_clean(reason: str | None) -> str:
     return text
 
 
-def staff_account(*, username: str) -> AbstractBaseUser:
-    """The active account named by a command's ``--by``."""
+def command_requester(*, username: str | None, dry_run: bool) -> AbstractBaseUser | None:
+    """Who a shell command's correction is recorded as asked by (``--by``): required while
+    corrections need approval (a dry run excepted), an active account when given."""
+    if not username:
+        if settings.CORRECTIONS_REQUIRE_APPROVAL and not dry_run:
+            raise CorrectionRefused(CORRECTION_BY_REQUIRED.render())
+        return None
     account = get_user_model().objects.filter(username=username, is_active=True).first()
     if account is None:
         raise CorrectionRefused(CORRECTION_UNKNOWN_ACCOUNT.render(username=repr(username)))

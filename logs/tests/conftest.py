@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from django.core.management import execute_from_command_line
+from django.db import connections
 from moto import mock_aws
 
 from auditsite.testing import rolled_back
@@ -82,3 +84,21 @@ def media(settings, tmp_path):
     """Uploaded files go to a folder of this test's own."""
     settings.MEDIA_ROOT = tmp_path
     return tmp_path
+
+
+@pytest.fixture
+def exit_code(monkeypatch):
+    """Run like `manage.py …` does and return the exit status a shell would see."""
+    # manage.py closes every connection on its way out; the test's transaction must outlive it.
+    monkeypatch.setattr(connections, "close_all", lambda: None)
+
+    def run(*args: str) -> int:
+        try:
+            execute_from_command_line(["manage.py", *args])
+        except SystemExit as exit_:
+            # As a shell sees it: no code is 0, a message is 1 (it is printed), a number itself.
+            code = exit_.code
+            return code if isinstance(code, int) else int(code is not None)
+        return 0
+
+    return run

@@ -16,6 +16,7 @@ _TRAIL = [
     "logs.view_processinglogsummary",
     "logs.view_processingerror",
     "logs.view_jobrun",
+    "logs.view_correctionrequest",
 ]
 _MASTER = ["users.view_serviceuser", "users.view_userstatistics"]
 _SCHEDULES = [
@@ -32,6 +33,7 @@ SPEC = {
     "uploader": {*_MASTER, "logs.upload_csv", *_TRAIL, *_SCHEDULES},
     "support": {*_MASTER, "users.lookup_serviceuser", *_TRAIL},
     "auditor": {*_MASTER, *_TRAIL, "logs.export_processinglog", *_SCHEDULES},
+    "corrector": {*_MASTER, "users.lookup_serviceuser", *_TRAIL, "logs.request_correction"},
 }
 
 
@@ -55,7 +57,7 @@ def test_setup_roles_is_idempotent_and_removes_extras():
     Group.objects.get(name="auditor").permissions.add(extra)
     call_command("setup_roles")
     call_command("setup_roles")
-    assert Group.objects.filter(name__in=SPEC).count() == 3
+    assert Group.objects.filter(name__in=SPEC).count() == len(SPEC)
     for role, expected in SPEC.items():
         assert _group_permissions(role) == expected
 
