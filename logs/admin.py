@@ -17,6 +17,7 @@ from import_export.formats.base_formats import CSV, XLSX
 
 from auditsite.admin_base import AuditModelAdmin, ReadOnlyMixin
 from logs import views
+from logs.admin_corrections import EXECUTION_CORRECTION_FIELDS, ExecutionCorrectionsMixin
 from logs.admin_filters import (
     ExecutionFilter,
     ProcessedAtRangeFilter,
@@ -137,12 +138,13 @@ class ProcessingLogSummaryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Execution)
-class ExecutionAdmin(ReadOnlyAdmin):
+class ExecutionAdmin(ExecutionCorrectionsMixin, ReadOnlyAdmin):
     """Executions list and detail (seed 6.2, failed cells, live progress, original file);
     the upload pages hang below it."""
 
     list_display = (
         "name",
+        "kind",
         "status",
         "uploaded_by",
         "created_at",
@@ -151,7 +153,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
         "failed_count",
         "skipped_count",
     )
-    list_filter = ("status",)
+    list_filter = ("status", "kind")
     list_select_related = ("uploaded_by",)
     search_fields = ("name", "file_name", "sha256")
     change_list_template = "admin/logs/execution/change_list.html"
@@ -190,8 +192,14 @@ class ExecutionAdmin(ReadOnlyAdmin):
             },
         ),
         (_("Times"), {"fields": ("created_at", "started_at", "finished_at")}),
+        (_("Corrections"), {"fields": EXECUTION_CORRECTION_FIELDS}),
     )
-    readonly_fields = ("original_file", "reason", "warning_list")
+    readonly_fields = (
+        "original_file",
+        "reason",
+        "warning_list",
+        *ExecutionCorrectionsMixin.readonly_corrections,
+    )
 
     @admin.display(description=_("reason"))
     def reason(self, execution: Execution) -> str:
@@ -242,6 +250,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
                 mounted(views.execution_download),
                 name="logs_execution_download",
             ),
+            *self.correction_urls(mounted),
             *super().get_urls(),
         ]
 
@@ -258,6 +267,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
             execution = self.get_object(request, unquote(object_id))
             if execution is not None and self.has_view_permission(request, execution):
                 extra_context.update(views.execution_detail_context(request, execution))
+                extra_context.update(self.correction_context(request, execution))
         return super().change_view(request, object_id, form_url, extra_context)
 
 

@@ -10,10 +10,12 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from logs.paginators import CappedCountPaginator
+from logs.selectors import executions_lineage
 from users.forms import UserLookupForm
 from users.selectors import user_counters, user_history, user_recent_errors
 
 LOOKUP_PERMISSION = "users.lookup_serviceuser"
+REQUEST_PERMISSION = "logs.request_correction"  # may ask for an adjustment from this page
 HISTORY_PER_PAGE = 50
 
 
@@ -32,13 +34,18 @@ def user_lookup(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
     }
     if form.is_valid():
         user_id = form.cleaned_data["user_id"]
+        history = CappedCountPaginator(user_history(user_id=user_id), HISTORY_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+        # Each change with where it came from (SPEC §4a): kind, who asked and approved, why.
+        lineage = executions_lineage(names={log.execution_name for log in history})
         context.update(
             {
                 "user_id": user_id,
                 "counters": user_counters(user_id=user_id),
-                "history": CappedCountPaginator(
-                    user_history(user_id=user_id), HISTORY_PER_PAGE
-                ).get_page(request.GET.get("page")),
+                "history": history,
+                "timeline": [(log, lineage.get(log.execution_name)) for log in history],
+                "can_adjust": request.user.has_perm(REQUEST_PERMISSION),
                 "errors": list(user_recent_errors(user_id=user_id)),
                 "extra_query": urlencode({"user_id": user_id}) + "&",
             }

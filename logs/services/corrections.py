@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 
 from auditsite.db import cursor_copy
@@ -104,7 +104,7 @@ def correction_reason_clean(reason: str | None) -> str:
     return text
 
 
-def command_requester(*, username: str | None, dry_run: bool) -> AbstractBaseUser | None:
+def command_requester(*, username: str | None, dry_run: bool) -> User | None:
     """Who a shell command's correction is recorded as asked by (``--by``): required while
     corrections need approval (a dry run excepted), an active account when given."""
     if not username:
@@ -427,8 +427,8 @@ def execution_reverse(
     *,
     execution_name: str,
     reason: str,
-    requested_by: AbstractBaseUser | None = None,
-    approved_by: AbstractBaseUser | None = None,
+    requested_by: User | None = None,
+    approved_by: User | None = None,
     dry_run: bool = False,
 ) -> CorrectionResult:
     """Reverse a completed execution by new log rows (SPEC §4a), or dry-run it: exactly the
@@ -487,8 +487,8 @@ def counter_adjust(
     amount: int,
     set_to: bool,
     reason: str,
-    requested_by: AbstractBaseUser | None = None,
-    approved_by: AbstractBaseUser | None = None,
+    requested_by: User | None = None,
+    approved_by: User | None = None,
     dry_run: bool = False,
 ) -> CorrectionResult:
     """Add ``amount`` to one counter of one user, or (``set_to``) set it to ``amount``: an

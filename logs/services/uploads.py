@@ -26,6 +26,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from logs.models import Execution, UploadClaim
+from logs.selectors import corrected_execution
 from logs.services.executions import FailReason, error_text, execution_fail
 from logs.services.ingest import IngestRejected, IngestResult, execution_create, ingest_preview
 from logs.tasks import execution_run_task
@@ -46,6 +47,7 @@ class PendingUpload:
     execution_name: str  # as typed; "" means "generate one"
     force: bool
     preview: dict = field(default_factory=dict)  # IngestResult as plain data (session-safe)
+    corrects: str = ""  # name of the completed import whose failed rows this file fixes
 
     @property
     def rejected(self) -> bool:
@@ -93,7 +95,7 @@ def _storage_name(file_name: str) -> str:
 
 
 def upload_receive(
-    *, uploaded_file: UploadedFile, execution_name: str, force: bool
+    *, uploaded_file: UploadedFile, execution_name: str, force: bool, corrects: str = ""
 ) -> PendingUpload:
     """Dry-run the uploaded file; unless rejected, keep it in storage until confirmed."""
     file_name = Path(uploaded_file.name or "upload.csv").name
@@ -115,6 +117,7 @@ def upload_receive(
         execution_name=execution_name,
         force=force,
         preview=_preview_data(result),
+        corrects=corrects,
     )
 
 
@@ -206,6 +209,7 @@ def upload_confirm(*, pending: PendingUpload, uploaded_by) -> Execution:
                 uploaded_by=uploaded_by,
                 execution_name=pending.execution_name or None,
                 force=pending.force,
+                corrects=corrected_execution(pending.corrects) if pending.corrects else None,
             )
         except IngestRejected as exc:  # recorded with the claim: a rejection must stay known
             rejection = exc

@@ -11,6 +11,7 @@ from django.core.management import execute_from_command_line
 from django.db import connections
 from moto import mock_aws
 
+from auditsite.celery import app as celery_app
 from auditsite.testing import rolled_back
 from logs.models import ProcessingLog
 from logs.months import Month
@@ -102,3 +103,10 @@ def exit_code(monkeypatch):
         return 0
 
     return run
+
+
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """Celery tasks run in the test's process, at once (no broker, no worker)."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)

@@ -97,8 +97,10 @@ def execution_create(
     uploaded_by=None,
     execution_name: str | None = None,
     force: bool = False,
+    corrects: Execution | None = None,
 ) -> Execution:
-    """A pending Execution for one file, ready for ``execution_run``.
+    """A pending Execution for one file, ready for ``execution_run`` (``corrects``: the import
+    whose failed rows the file fixes).
 
     An explicit name that is too long or already used is a rejection known before running:
     the rejected Execution is recorded and ``IngestRejected`` raised.
@@ -108,6 +110,7 @@ def execution_create(
         "source": source or (str(path) if path else stored_file or ""),
         "uploaded_by": uploaded_by,
         "force": force,
+        "corrects": corrects,
     }
     if stored_file:
         fields["file"] = stored_file
