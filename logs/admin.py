@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -15,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from auditsite.admin_base import AuditModelAdmin, ReadOnlyMixin
+from auditsite.admin_base import AuditModelAdmin, ReadOnlyMixin, admin_page
 from logs import views
 from logs.admin_corrections import EXECUTION_CORRECTION_FIELDS, ExecutionCorrectionsMixin
 from logs.admin_filters import (
@@ -222,12 +224,7 @@ class ExecutionAdmin(ExecutionCorrectionsMixin, ReadOnlyAdmin):
         return format_html("<ul>{}</ul>", items)
 
     def get_urls(self):
-        def mounted(view):
-            def bound(request, *args, **kwargs):
-                return view(request, self, *args, **kwargs)
-
-            return self.admin_site.admin_view(bound)
-
+        mounted = partial(admin_page, self)
         return [
             path("upload/", mounted(views.execution_upload), name="logs_execution_upload"),
             path(

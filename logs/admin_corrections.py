@@ -3,6 +3,10 @@ through their own POST pages), and what the execution admin shows and mounts for
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
@@ -13,7 +17,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from auditsite.admin_base import AuditModelAdmin, ReadOnlyMixin
+from auditsite.admin_base import AuditModelAdmin, ReadOnlyMixin, admin_page
 from logs import correction_views
 from logs.models import CorrectionRequest, Execution
 from logs.services.correction_requests import APPROVE_PERMISSION, REQUEST_PERMISSION
@@ -55,7 +59,8 @@ class ExecutionCorrectionsMixin:
             return "-"
         return format_html_join(", ", "{}", ((_execution_link(c),) for c in corrections))
 
-    def correction_urls(self, mounted) -> list[URLPattern]:
+    def correction_urls(self, mounted: Callable[[Callable[..., Any]], Any]) -> list[URLPattern]:
+        """The reverse and failed-rows pages, mounted (``admin_page``) on the execution admin."""
         return [
             path(
                 "<path:object_id>/reverse/",
@@ -152,12 +157,7 @@ class CorrectionRequestAdmin(ReadOnlyMixin, AuditModelAdmin):
         return _execution_link(correction.execution)
 
     def get_urls(self):
-        def mounted(view):
-            def bound(request, *args, **kwargs):
-                return view(request, self, *args, **kwargs)
-
-            return self.admin_site.admin_view(bound)
-
+        mounted = partial(admin_page, self)
         return [
             path(
                 "adjust/", mounted(correction_views.counter_adjust_view), name="logs_counter_adjust"

@@ -99,6 +99,15 @@ def result_context(result: CorrectionResult | dict) -> dict:
     }
 
 
+def _requester_refusal(request: HttpRequest) -> HttpResponse | None:
+    """403 for those who may not ask for corrections; the pages take GET and POST."""
+    return _refusal(
+        request,
+        allowed=request.user.has_perm(REQUEST_PERMISSION),
+        methods=(*READ_METHODS, "POST"),
+    )
+
+
 def _applied(request: HttpRequest, result: CorrectionResult) -> HttpResponse:
     assert result.execution is not None
     messages.success(
@@ -120,12 +129,7 @@ def execution_reverse_view(
 ) -> HttpResponse:
     """*Reverse this execution*: its dry run and a reason; on POST a request (or, without
     approval, the reversal itself)."""
-    refusal = _refusal(
-        request,
-        allowed=request.user.has_perm(REQUEST_PERMISSION),
-        methods=(*READ_METHODS, "POST"),
-    )
-    if refusal:
+    if refusal := _requester_refusal(request):
         return refusal
     execution = get_object_or_404(Execution, pk=object_id)
     form = ReasonForm(request.POST if request.method == "POST" else None)
@@ -167,12 +171,7 @@ def execution_reverse_view(
 def counter_adjust_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
     """*Adjust a counter*: one user, one counter, add or set, with a reason; on POST a request
     (or, without approval, the adjustment itself)."""
-    refusal = _refusal(
-        request,
-        allowed=request.user.has_perm(REQUEST_PERMISSION),
-        methods=(*READ_METHODS, "POST"),
-    )
-    if refusal:
+    if refusal := _requester_refusal(request):
         return refusal
     if request.method == "POST":
         form = AdjustForm(request.POST)

@@ -49,6 +49,7 @@ from logs.services.ingest.apply import (
     counters_apply,
     counts_read,
     failed_cells_sql,
+    log_rows_insert_sql,
     problems_read,
     status_totals,
 )
@@ -56,7 +57,7 @@ from logs.services.ingest.cells import MAX_COUNTER
 from logs.services.ingest.classify import identifier, literal
 from logs.services.ingest.naming import free_generated_name
 from logs.services.ingest.staging import DROP_STAGING, analyze, users_lock, work_tables_create
-from logs.services.integrity import LOG_COLUMNS, digest_copy, execution_digest
+from logs.services.integrity import digest_copy, execution_digest
 from users.models import ServiceUser
 from users.statistics import STATISTICS, STATISTICS_BY_COLUMN
 
@@ -274,15 +275,7 @@ def _apply(cursor, *, execution_name: str) -> str:
             SELECT user_id, bool_or(has_counters), {finals}
             FROM cells WHERE status = 'success' GROUP BY user_id
         ),
-        inserted AS (
-            INSERT INTO processing_logs (execution_name, user_id, processing_type, old_value,
-                                         new_value, status, error_message)
-            SELECT %(execution_name)s, user_id, processing_type, old_value::integer,
-                   new_value::integer, status, error_message
-            FROM cells ORDER BY seq
-            RETURNING {LOG_COLUMNS}
-        )
-        SELECT * FROM inserted
+        {log_rows_insert_sql(order_by="seq")}
         """,  # noqa: S608
         {"execution_name": execution_name},
     )
@@ -314,7 +307,47 @@ def _correction_create(*, kind: str, fields: dict[str, object]) -> Execution:
             continue  # the name was taken meanwhile: the next suffix
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """Who asked for a correction, who approved it, and why."""
+
+    requested_by: User | None
+    approved_by: User | None
+    reason: str
+
+
 def _run(
+    *,
+    kind: str,
+    changes: str,
+    params: dict[str, object],
+    dry_run: bool,
+    asked: _Asked,
+    fields: dict[str, object],
+    started: float,
+) -> CorrectionResult:
+    """Stage the changes, then apply them as a new Execution in one transaction (or only
+    classify them, writing nothing)."""
+    with transaction.atomic():
+        result = _staged_run(
+            kind=kind,
+            changes=changes,
+            params=params,
+            dry_run=dry_run,
+            fields={
+                **fields,
+                "uploaded_by": asked.requested_by,
+                "approved_by": asked.approved_by,
+                "correction_reason": asked.reason,
+            },
+            started=started,
+        )
+        if dry_run:
+            transaction.set_rollback(True)
+    return result
+
+
+def _staged_run(
     *,
     kind: str,
     changes: str,
@@ -323,8 +356,6 @@ def _run(
     fields: dict[str, object],
     started: float,
 ) -> CorrectionResult:
-    """Stage the changes, then apply them as a new Execution (or only classify them); inside
-    the caller's transaction."""
     execution = None if dry_run else _correction_create(kind=kind, fields=fields)
     with connection.cursor() as cursor:
         cursor.execute(f"{DROP_STAGING}; {DROP_CORRECTION}")
@@ -434,27 +465,19 @@ def execution_reverse(
     """Reverse a completed execution by new log rows (SPEC §4a), or dry-run it: exactly the
     counts and failing cells a reversal would have now, nothing written."""
     started = time.monotonic()
-    reason = correction_reason_clean(reason)
-    with transaction.atomic():
+    asked = _Asked(requested_by, approved_by, correction_reason_clean(reason))
+    with transaction.atomic():  # the original stays locked until the reversal is committed
         original = reversal_target(execution_name=execution_name, lock=not dry_run)
         _rows_check(original)
-        result = _run(
+        return _run(
             kind=Kind.REVERSAL,
             changes=_REVERSAL_CHANGES,
             params={"original": original.name},
             dry_run=dry_run,
-            fields={
-                "reverses": original,
-                "source": f"reversal of {original.name}",
-                "uploaded_by": requested_by,
-                "approved_by": approved_by,
-                "correction_reason": reason,
-            },
+            asked=asked,
+            fields={"reverses": original, "source": f"reversal of {original.name}"},
             started=started,
         )
-        if dry_run:
-            transaction.set_rollback(True)
-    return result
 
 
 # --- adjustment --------------------------------------------------------------------------
@@ -499,25 +522,17 @@ def counter_adjust(
     adjustment_check(user_id=user_id, column=column, amount=amount)
     statistic = STATISTICS_BY_COLUMN[column]
     operation = f"set {column} to {amount}" if set_to else f"add {amount} to {column}"
-    with transaction.atomic():
-        result = _run(
-            kind=Kind.ADJUSTMENT,
-            changes=_ADJUSTMENT_CHANGES,
-            params={
-                "user_id": user_id,
-                "processing_type": statistic.processing_type,
-                "amount": amount,
-                "set_to": set_to,
-            },
-            dry_run=dry_run,
-            fields={
-                "source": f"adjustment of {user_id}: {operation}",
-                "uploaded_by": requested_by,
-                "approved_by": approved_by,
-                "correction_reason": reason,
-            },
-            started=started,
-        )
-        if dry_run:
-            transaction.set_rollback(True)
-    return result
+    return _run(
+        kind=Kind.ADJUSTMENT,
+        changes=_ADJUSTMENT_CHANGES,
+        params={
+            "user_id": user_id,
+            "processing_type": statistic.processing_type,
+            "amount": amount,
+            "set_to": set_to,
+        },
+        dry_run=dry_run,
+        asked=_Asked(requested_by, approved_by, reason),
+        fields={"source": f"adjustment of {user_id}: {operation}"},
+        started=started,
+    )

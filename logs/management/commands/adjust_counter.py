@@ -1,7 +1,7 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from logs.management.commands.reverse_execution import EXIT_REFUSED, print_result
-from logs.services.corrections import CorrectionRefused, command_requester, counter_adjust
+from logs.management.corrections import correction_command_run
+from logs.services.corrections import command_requester, counter_adjust
 
 
 class Command(BaseCommand):
@@ -23,20 +23,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         set_to = options["set"] is not None
-        try:
-            requester = command_requester(username=options["by"], dry_run=False)
-            result = counter_adjust(
+        correction_command_run(
+            self.stdout.write,
+            lambda: counter_adjust(
                 user_id=options["user_id"],
                 column=options["column"],
                 amount=options["set"] if set_to else options["add"],
                 set_to=set_to,
                 reason=options["reason"],
-                requested_by=requester,
-            )
-        except CorrectionRefused as exc:
-            msg = f"refused: {exc}"
-            raise CommandError(msg, returncode=EXIT_REFUSED) from exc
-        except Exception as exc:
-            msg = f"unexpected error: {type(exc).__name__}: {exc}"
-            raise CommandError(msg) from exc
-        print_result(self.stdout.write, result)
+                requested_by=command_requester(username=options["by"], dry_run=False),
+            ),
+        )

@@ -55,15 +55,7 @@ def apply(cursor, header: Header, *, execution_name: str, users_repeat: bool, fi
             SELECT raw_user_id, bool_or(has_counters), {finals}
             FROM cells WHERE status = 'success' GROUP BY raw_user_id
         ),
-        inserted AS (
-            INSERT INTO processing_logs (execution_name, user_id, processing_type, old_value,
-                                         new_value, status, error_message)
-            SELECT %(execution_name)s, user_id, processing_type, old_value::integer,
-                   new_value::integer, status, error_message
-            FROM cells ORDER BY row_no, idx
-            RETURNING {LOG_COLUMNS}
-        )
-        SELECT * FROM inserted
+        {log_rows_insert_sql(order_by="row_no, idx")}
         """,  # noqa: S608
         {"width": header.width, "execution_name": execution_name},
     )
@@ -71,6 +63,23 @@ def apply(cursor, header: Header, *, execution_name: str, users_repeat: bool, fi
         digest = execution_digest(execution_name=execution_name)
     counters_apply(cursor, header.statistics)
     return digest
+
+
+def log_rows_insert_sql(*, order_by: str) -> str:
+    """The end of a run's statement: its ``cells`` inserted as the log rows of
+    ``%(execution_name)s`` in ``order_by`` order (their log_id order), and streamed back
+    (LOG_COLUMNS) for the digest."""
+    return f"""
+        inserted AS (
+            INSERT INTO processing_logs (execution_name, user_id, processing_type, old_value,
+                                         new_value, status, error_message)
+            SELECT %(execution_name)s, user_id, processing_type, old_value::integer,
+                   new_value::integer, status, error_message
+            FROM cells ORDER BY {order_by}
+            RETURNING {LOG_COLUMNS}
+        )
+        SELECT * FROM inserted
+    """  # noqa: S608 - a column list of the engine's own
 
 
 def counters_apply(cursor, statistics: Sequence[Statistic]) -> None:
