@@ -5,6 +5,7 @@ order, in its own encoding, plus a trailing ``error`` column that an upload igno
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 from collections.abc import Callable, Iterator
@@ -89,32 +90,27 @@ def execution_failed_rows(
     """The failed-rows CSV of a completed import; its messages are rendered now (``localize``,
     the reader's language), its rows streamed from the stored original."""
     opener = stored_copy(execution.file.name) if execution.file else local_copy(execution.source)
+    local = contextlib.ExitStack()  # the local copy stays until the download has streamed
     try:
-        path = opener.__enter__()
-    except (SourceError, FileNotFoundError, OSError) as exc:
-        raise OriginalMissing(str(exc)) from exc
-    try:
+        path = local.enter_context(opener)
         facts = inspect_file(path)
         if execution.sha256 and facts.sha256 != execution.sha256:
             msg = f"{execution.source} is no longer the file that was imported"
             raise OriginalMissing(msg)
-        encoding = facts.encoding
         with path.open("rb") as raw:
-            text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+            text = io.TextIOWrapper(raw, encoding=facts.encoding, newline="")
             header = header_parse(next(row for row in csv.reader(text) if not is_blank(row)))
         failed = _failed_row_messages(execution, len(header.statistics), localize)
-    except SourceError as exc:
-        opener.__exit__(None, None, None)
+    except (SourceError, OSError) as exc:
+        local.close()
         raise OriginalMissing(str(exc)) from exc
     except BaseException:
-        opener.__exit__(None, None, None)
+        local.close()
         raise
 
     def content() -> Iterator[bytes]:
-        try:
-            yield from _rows(path, encoding, failed)
-        finally:
-            opener.__exit__(None, None, None)
+        with local:
+            yield from _rows(path, facts.encoding, failed)
 
     stem = Path(execution.file_name or execution.name).stem
     return FailedRows(file_name=f"{stem}-failed-rows.csv", content=content())
