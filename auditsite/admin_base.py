@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponseBase, HttpResponseNotAllowed
+
+
+def admin_page(model_admin: admin.ModelAdmin, view: Callable[..., HttpResponseBase]):
+    """One of our pages, mounted under the model admin's site (login, CSRF and never-cache come
+    from ``admin_view``) and called as ``view(request, model_admin, *args, **kwargs)``."""
+
+    def bound(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        return view(request, model_admin, *args, **kwargs)
+
+    return model_admin.admin_site.admin_view(bound)
 
 
 class StrictActionsMixin:

@@ -62,7 +62,7 @@ def main() -> int:
         print(  # noqa: T201
             f"\nauditsite is running: http://{host}:{port}/admin/\n"
             "demo logins (password 'auditsite-demo'): "
-            "admin (superuser), uploader, support, auditor\n"
+            "admin (superuser), uploader, support, auditor, corrector\n"
             "Ctrl-C stops web, worker, beat"
             + (" and the embedded servers" if embedded_postgres or embedded_redis else "")
             + ".\n",

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-ROLES = ("uploader", "support", "auditor", "superuser")
+ROLES = ("uploader", "support", "auditor", "corrector", "superuser")
 STAFF_PASSWORD = "staff-test-password"  # noqa: S105 - test accounts only
 # Browser tests drive Debian's Chromium (`make browsers`); Playwright's own download is not used.
 CHROMIUM = "/usr/bin/chromium"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -16,8 +18,9 @@ from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from rangefilter.filters import DateRangeFilter
 
-from auditsite.admin_base import AuditModelAdmin, ReadOnlyMixin
+from auditsite.admin_base import AuditModelAdmin, ReadOnlyMixin, admin_page
 from logs import views
+from logs.admin_corrections import EXECUTION_CORRECTION_FIELDS, ExecutionCorrectionsMixin
 from logs.admin_filters import (
     ExecutionFilter,
     ProcessedAtRangeFilter,
@@ -170,12 +173,13 @@ class ProcessingLogSummaryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Execution)
-class ExecutionAdmin(ReadOnlyAdmin):
+class ExecutionAdmin(ExecutionCorrectionsMixin, ReadOnlyAdmin):
     """Executions list and detail (seed 6.2, failed cells, live progress, original file);
     the upload pages hang below it."""
 
     list_display = (
         "name",
+        "kind",
         "status",
         "uploaded_by",
         "created_at",
@@ -184,7 +188,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
         "failed_count",
         "skipped_count",
     )
-    list_filter = ("status", "source_kind")
+    list_filter = ("status", "kind", "source_kind")
     list_select_related = ("uploaded_by",)
     search_fields = ("name", "file_name", "sha256")
     change_list_template = "admin/logs/execution/change_list.html"
@@ -224,8 +228,14 @@ class ExecutionAdmin(ReadOnlyAdmin):
             },
         ),
         (_("Times"), {"fields": ("created_at", "started_at", "finished_at")}),
+        (_("Corrections"), {"fields": EXECUTION_CORRECTION_FIELDS}),
     )
-    readonly_fields = ("original_file", "reason", "warning_list")
+    readonly_fields = (
+        "original_file",
+        "reason",
+        "warning_list",
+        *ExecutionCorrectionsMixin.readonly_corrections,
+    )
 
     @admin.display(description=_("reason"))
     def reason(self, execution: Execution) -> str:
@@ -248,12 +258,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
         return format_html("<ul>{}</ul>", items)
 
     def get_urls(self):
-        def mounted(view):
-            def bound(request, *args, **kwargs):
-                return view(request, self, *args, **kwargs)
-
-            return self.admin_site.admin_view(bound)
-
+        mounted = partial(admin_page, self)
         return [
             path("upload/", mounted(views.execution_upload), name="logs_execution_upload"),
             path(
@@ -276,6 +281,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
                 mounted(views.execution_download),
                 name="logs_execution_download",
             ),
+            *self.correction_urls(mounted),
             *super().get_urls(),
         ]
 
@@ -292,6 +298,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
             execution = self.get_object(request, unquote(object_id))
             if execution is not None and self.has_view_permission(request, execution):
                 extra_context.update(views.execution_detail_context(request, execution))
+                extra_context.update(self.correction_context(request, execution))
         return super().change_view(request, object_id, form_url, extra_context)
 
 

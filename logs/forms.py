@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from auditsite.uploads import max_upload_bytes
+from logs.selectors import corrected_execution
 
 
 class UploadForm(forms.Form):
@@ -30,12 +31,29 @@ class UploadForm(forms.Form):
         label=_("Process again even if this exact file was already processed"),
         required=False,
     )
+    corrects = forms.CharField(
+        label=_("Corrects execution"),
+        max_length=80,
+        required=False,
+        help_text=_(
+            "Optional. The name of a completed import whose failed rows this file fixes; "
+            "both executions then link to each other."
+        ),
+    )
 
     def __init__(self, *args, too_large: bool = False, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.too_large = too_large
         self.fields["file"].widget.attrs["data-max-bytes"] = str(max_upload_bytes())
+
+    def clean_corrects(self) -> str:
+        name = self.cleaned_data["corrects"].strip()
+        if name and not corrected_execution(name):
+            raise forms.ValidationError(
+                _("There is no completed import named %(name)s.") % {"name": name}
+            )
+        return name
 
     def clean(self):
         cleaned_data = super().clean()

@@ -260,3 +260,77 @@ ALERT_DEFAULT_ROWS = Message(
         "a monthly partition is missing"
     ),
 )
+
+# --- corrections (SPEC §4a, logs/services/corrections.py) ---------------------------------
+# Cells of a reversal or an adjustment that would leave 0 … 2,147,483,647 (the counter stays).
+BELOW_ZERO = Message(
+    "below_zero", gettext_noop("{column}: {old} → {result} would take the counter below 0")
+)
+ABOVE_MAXIMUM = Message(
+    "above_maximum", gettext_noop("{column}: {old} → {result} is above the maximum {maximum}")
+)
+NO_COUNTER = Message(
+    "no_counter", gettext_noop("no counter is registered for processing type {processing_type}")
+)
+# Corrections refused (exit 2; nothing is written).
+CORRECTION_NO_EXECUTION = Message(
+    "correction_no_execution", gettext_noop("there is no execution named {name}")
+)
+CORRECTION_NOT_COMPLETED = Message(
+    "correction_not_completed",
+    gettext_noop("execution {name} is {status}: only a completed execution can be reversed"),
+)
+CORRECTION_ALREADY_REVERSED = Message(
+    "correction_already_reversed",
+    gettext_noop("execution {name} is already reversed by {reversal}"),
+)
+CORRECTION_OF_REVERSAL = Message(
+    "correction_of_reversal",
+    gettext_noop("execution {name} is itself a reversal: it cannot be reversed"),
+)
+CORRECTION_ROWS_GONE = Message(
+    "correction_rows_gone",
+    gettext_noop(
+        "execution {name} recorded {recorded} success rows but {found} are still in "
+        "processing_logs (retention dropped its month): it cannot be reversed"
+    ),
+)
+CORRECTION_NO_REASON = Message(
+    "correction_no_reason", gettext_noop("a correction needs a reason: say why it is made")
+)
+CORRECTION_UNKNOWN_USER = Message(
+    "correction_unknown_user", gettext_noop("user {user_id} is not in the users table")
+)
+CORRECTION_UNKNOWN_COLUMN = Message(
+    "correction_unknown_column",
+    gettext_noop("there is no counter {column} (expected one of: {expected})"),
+)
+CORRECTION_AMOUNT_RANGE = Message(
+    "correction_amount_range",
+    gettext_noop("the amount {amount} is out of range (at most {maximum} either way)"),
+)
+CORRECTION_BY_REQUIRED = Message(
+    "correction_by_required",
+    gettext_noop(
+        "corrections require approval (CORRECTIONS_REQUIRE_APPROVAL): name the person who "
+        "asked for this one with --by USERNAME"
+    ),
+)
+CORRECTION_UNKNOWN_ACCOUNT = Message(
+    "correction_unknown_account", gettext_noop("there is no active staff account {username}")
+)
+CORRECTION_OWN_REQUEST = Message(
+    "correction_own_request",
+    gettext_noop("nobody approves or declines their own correction request"),
+)
+CORRECTION_DECIDED = Message(
+    "correction_decided", gettext_noop("this correction request is already {status}")
+)
+CORRECTION_WAITING = Message(
+    "correction_waiting",
+    gettext_noop("a reversal of execution {name} is already waiting for approval (request {id})"),
+)
+CORRECTION_NOT_APPROVER = Message(
+    "correction_not_approver",
+    gettext_noop("{username} may not approve or decline correction requests"),
+)

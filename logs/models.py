@@ -104,6 +104,13 @@ class Execution(models.Model):
 
     ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING, Status.COMPLETED)
 
+    class Kind(models.TextChoices):
+        """What the run is: a CSV file, or a correction of the trail by new rows (SPEC §4a)."""
+
+        IMPORT = "import", _("import")
+        REVERSAL = "reversal", _("reversal")
+        ADJUSTMENT = "adjustment", _("adjustment")
+
     class Phase(models.TextChoices):
         """How far a run has got (``progress_phase``), in the words of the person watching."""
 
@@ -156,6 +163,35 @@ class Execution(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Corrections (SPEC §4a): what kind of run this is, what it undoes or re-does, and why.
+    kind = models.CharField(
+        _("kind"), max_length=20, choices=Kind.choices, default=Kind.IMPORT, db_default=Kind.IMPORT
+    )
+    reverses = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversals",
+        verbose_name=_("reverses"),
+    )
+    corrects = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="corrections",
+        verbose_name=_("corrects"),
+    )
+    correction_reason = models.TextField(_("reason for the correction"), blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="approved_executions",
+        verbose_name=_("approved by"),
+    )
 
     class Meta:
         db_table = "executions"
@@ -169,6 +205,12 @@ class Execution(models.Model):
                 fields=["name"],
                 condition=models.Q(status__in=["pending", "running", "completed"]),
                 name="executions_active_name_uniq",
+            ),
+            # An execution is reversed at most once (a failed reversal may be tried again).
+            models.UniqueConstraint(
+                fields=["reverses"],
+                condition=models.Q(status__in=["pending", "running", "completed"]),
+                name="executions_reversed_once_uniq",
             ),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="executions_status_idx")]
@@ -518,3 +560,78 @@ class MonthSeal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month} {self.seal[:12]}"
+
+
+class CorrectionRequest(models.Model):
+    """A reversal or an adjustment asked for in the admin, waiting for a second person
+    (``CORRECTIONS_REQUIRE_APPROVAL``): what it would do (its dry run), then who decided and
+    why. An approved request names the correction Execution it ran."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting for approval")
+        APPROVED = "approved", _("approved")
+        DECLINED = "declined", _("declined")
+
+    class Operation(models.TextChoices):
+        ADD = "add", _("add")
+        SET = "set", _("set to")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Execution.Kind.choices)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING
+    )
+    target = models.ForeignKey(
+        Execution,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversal_requests",
+        verbose_name=_("execution to reverse"),
+    )
+    user_id = models.CharField(_("user ID"), max_length=10, blank=True)
+    column = models.CharField(_("counter"), max_length=63, blank=True)
+    operation = models.CharField(
+        _("operation"), max_length=10, choices=Operation.choices, blank=True
+    )
+    amount = models.BigIntegerField(_("amount"), null=True, blank=True)
+    reason = models.TextField(_("reason"))
+    preview = models.JSONField(_("dry run"), default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="correction_requests",
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="correction_decisions",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("note"), blank=True)
+    execution = models.OneToOneField(
+        Execution,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="correction_request",
+        verbose_name=_("correction run"),
+    )
+
+    class Meta:
+        db_table = "correction_requests"
+        ordering = ["-requested_at", "-id"]
+        verbose_name = _("correction request")
+        verbose_name_plural = _("correction requests")
+        permissions = [
+            ("request_correction", _("Can request reversals and adjustments")),
+            ("approve_correction", _("Can approve or decline correction requests")),
+        ]
+        indexes = [models.Index(fields=["status", "-requested_at"], name="corrections_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"

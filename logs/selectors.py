@@ -258,9 +258,9 @@ def job_runs_failed_since(*, since: datetime) -> QuerySet[JobRun]:
 
 
 def execution_completed_since(*, since: datetime) -> bool:
-    """Whether some execution completed at or after ``since``."""
+    """Whether some import (not a correction) completed at or after ``since``."""
     return Execution.objects.filter(
-        status=Execution.Status.COMPLETED, finished_at__gte=since
+        status=Execution.Status.COMPLETED, kind=Execution.Kind.IMPORT, finished_at__gte=since
     ).exists()
 
 
@@ -365,3 +365,40 @@ def alert_delivery_totals() -> list[tuple[str, str, str, int]]:
         .annotate(deliveries=Count("pk"))
         .order_by("alert__kind", "channel", "status")
     )
+
+
+# --- corrections (SPEC §4a) ---------------------------------------------------------------
+
+
+def corrected_execution(name: str) -> Execution | None:
+    """The completed import named ``name``, which a new upload may say it corrects."""
+    return Execution.objects.filter(
+        name=name, status=Execution.Status.COMPLETED, kind=Execution.Kind.IMPORT
+    ).first()
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a log row's change came from: its execution's kind, who asked and approved, why,
+    and the reversal that took it back, if any."""
+
+    execution: Execution
+    reversed_by: Execution | None
+
+
+def executions_lineage(*, names: set[str]) -> dict[str, Lineage]:
+    """The completed executions of these names (a page of a user's history), with what the
+    timeline says of each."""
+    executions = Execution.objects.filter(
+        name__in=names, status=Execution.Status.COMPLETED
+    ).select_related("uploaded_by", "approved_by", "reverses", "corrects")
+    reversals = {
+        reversal.reverses_id: reversal
+        for reversal in Execution.objects.filter(
+            reverses__name__in=names, status=Execution.Status.COMPLETED
+        )
+    }
+    return {
+        execution.name: Lineage(execution=execution, reversed_by=reversals.get(execution.pk))
+        for execution in executions
+    }

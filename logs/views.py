@@ -109,13 +109,14 @@ def execution_upload(request: HttpRequest, model_admin: ModelAdmin) -> HttpRespo
                 uploaded_file=form.cleaned_data["file"],
                 execution_name=form.cleaned_data["execution_name"].strip(),
                 force=form.cleaned_data["force"],
+                corrects=form.cleaned_data["corrects"],
             )
             upload_remember(session=request.session, pending=pending)
             return redirect("admin:logs_execution_upload_preview", token=pending.token)
         if form.too_large:
             status = 413
     else:
-        form = UploadForm()
+        form = UploadForm(initial={"corrects": request.GET.get("corrects", "")})
     context = {
         **_page_context(request, model_admin, _("Upload a CSV file")),
         "form": form,

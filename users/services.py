@@ -17,6 +17,7 @@ _TRAIL_VIEW = [
     "logs.view_alert",
     "logs.view_inboxitem",
     "logs.view_monthseal",
+    "logs.view_correctionrequest",  # requests, approvals and declines (SPEC §4a)
 ]
 _MASTER_VIEW = ["users.view_serviceuser", "users.view_userstatistics"]
 _SCHEDULES_VIEW = [
@@ -45,6 +46,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_LOGIN_RECORDS_VIEW,
         *_SCHEDULES_VIEW,
     ],
+    # Requests reversals and adjustments (SPEC §4a); the lookup is where counters are adjusted.
+    # Approving them is for superusers (logs.approve_correction), never the requester.
+    "corrector": [
+        *_MASTER_VIEW,
+        "users.lookup_serviceuser",
+        *_TRAIL_VIEW,
+        "logs.request_correction",
+    ],
 }
 
 
@@ -66,7 +75,13 @@ def roles_setup() -> dict[str, int]:
 
 
 DEMO_PASSWORD = "auditsite-demo"  # noqa: S105 - demo accounts on a developer's machine only
-DEMO_ACCOUNTS = {"admin": None, "uploader": "uploader", "support": "support", "auditor": "auditor"}
+DEMO_ACCOUNTS = {
+    "admin": None,
+    "uploader": "uploader",
+    "support": "support",
+    "auditor": "auditor",
+    "corrector": "corrector",
+}
 
 
 def demo_accounts_seed() -> list[str]:

@@ -11,11 +11,13 @@ from django.utils.translation import gettext as _
 
 from logs.models import AccessLog
 from logs.paginators import CappedCountPaginator
+from logs.selectors import executions_lineage
 from logs.services.access import access_record, request_filters
 from users.forms import UserLookupForm
 from users.selectors import user_counters, user_history, user_recent_errors
 
 LOOKUP_PERMISSION = "users.lookup_serviceuser"
+REQUEST_PERMISSION = "logs.request_correction"  # may ask for an adjustment from this page
 HISTORY_PER_PAGE = 50
 
 
@@ -38,11 +40,15 @@ def user_lookup(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
             request.GET.get("page")
         )
         errors = list(user_recent_errors(user_id=user_id))
+        # Each change with where it came from (SPEC §4a): kind, who asked and approved, why.
+        lineage = executions_lineage(names={log.execution_name for log in history})
         context.update(
             {
                 "user_id": user_id,
                 "counters": user_counters(user_id=user_id),
                 "history": history,
+                "timeline": [(log, lineage.get(log.execution_name)) for log in history],
+                "can_adjust": request.user.has_perm(REQUEST_PERMISSION),
                 "errors": errors,
                 "extra_query": urlencode({"user_id": user_id}) + "&",
             }

@@ -233,6 +233,8 @@ vars().update({key: value for key, value in EMAIL_CONFIG.items() if value is not
 ACCESS_LOG_RETENTION_MONTHS = env.int(
     "ACCESS_LOG_RETENTION_MONTHS", default=24
 )  # months the access log (who read whose data) is kept
+# Admin reversals and adjustments wait for a second person's approval (commands then need --by).
+CORRECTIONS_REQUIRE_APPROVAL = env.bool("CORRECTIONS_REQUIRE_APPROVAL", default=True)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temporary file

@@ -26,6 +26,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from logs.models import Execution, UploadClaim
+from logs.selectors import corrected_execution
 from logs.services.executions import FailReason, error_text, execution_fail
 from logs.services.ingest import IngestRejected, IngestResult, execution_create, ingest_preview
 from logs.services.upload_previews import previews_expire
@@ -47,6 +48,7 @@ class PendingUpload:
     execution_name: str  # as typed; "" means "generate one"
     force: bool
     preview: dict = field(default_factory=dict)  # IngestResult as plain data (session-safe)
+    corrects: str = ""  # name of the completed import whose failed rows this file fixes
 
     @property
     def rejected(self) -> bool:
@@ -97,7 +99,7 @@ def _storage_name() -> str:
 
 
 def upload_receive(
-    *, uploaded_file: UploadedFile, execution_name: str, force: bool
+    *, uploaded_file: UploadedFile, execution_name: str, force: bool, corrects: str = ""
 ) -> PendingUpload:
     """Dry-run the uploaded file; unless rejected, keep it in storage until confirmed (or
     until it expires, UPLOAD_PREVIEW_HOURS later)."""
@@ -121,6 +123,7 @@ def upload_receive(
         execution_name=execution_name,
         force=force,
         preview=_preview_data(result),
+        corrects=corrects,
     )
 
 
@@ -213,6 +216,7 @@ def upload_confirm(*, pending: PendingUpload, uploaded_by) -> Execution:
                 uploaded_by=uploaded_by,
                 execution_name=pending.execution_name or None,
                 force=pending.force,
+                corrects=corrected_execution(pending.corrects) if pending.corrects else None,
             )
         except IngestRejected as exc:  # recorded with the claim: a rejection must stay known
             rejection = exc

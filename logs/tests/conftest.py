@@ -7,8 +7,11 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from django.core.management import execute_from_command_line
+from django.db import connections
 from moto import mock_aws
 
+from auditsite.celery import app as celery_app
 from auditsite.testing import rolled_back
 from logs.models import Execution, ProcessingLog
 from logs.months import Month
@@ -102,3 +105,28 @@ def sealed(service_users, tmp_path) -> list[Execution]:
     ]
     summaries_update(today=NEXT_MONTH)
     return executions
+
+
+@pytest.fixture
+def exit_code(monkeypatch):
+    """Run like `manage.py …` does and return the exit status a shell would see."""
+    # manage.py closes every connection on its way out; the test's transaction must outlive it.
+    monkeypatch.setattr(connections, "close_all", lambda: None)
+
+    def run(*args: str) -> int:
+        try:
+            execute_from_command_line(["manage.py", *args])
+        except SystemExit as exit_:
+            # As a shell sees it: no code is 0, a message is 1 (it is printed), a number itself.
+            code = exit_.code
+            return code if isinstance(code, int) else int(code is not None)
+        return 0
+
+    return run
+
+
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """Celery tasks run in the test's process, at once (no broker, no worker)."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)

@@ -3,9 +3,8 @@
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command, execute_from_command_line
+from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections
 from django.utils import timezone
 
 from logs.models import Execution, JobRun, ProcessingError, ProcessingLog, ProcessingLogSummary
@@ -20,24 +19,6 @@ def _call(*args: str) -> str:
     out = StringIO()
     call_command(*args, stdout=out, stderr=StringIO())
     return out.getvalue()
-
-
-@pytest.fixture
-def exit_code(monkeypatch):
-    """Run like `manage.py …` does and return the exit status a shell would see."""
-    # manage.py closes every connection on its way out; the test's transaction must outlive it.
-    monkeypatch.setattr(connections, "close_all", lambda: None)
-
-    def run(*args: str) -> int:
-        try:
-            execute_from_command_line(["manage.py", *args])
-        except SystemExit as exit_:
-            # As a shell sees it: no code is 0, a message is 1 (it is printed), a number itself.
-            code = exit_.code
-            return code if isinstance(code, int) else int(code is not None)
-        return 0
-
-    return run
 
 
 def test_ensure_partitions_prints_what_it_made():

@@ -30,6 +30,7 @@ from logs.models import (
     AccessLog,
     Alert,
     AlertDelivery,
+    CorrectionRequest,
     Execution,
     InboxItem,
     JobRun,
@@ -47,7 +48,7 @@ from users.tests.factories import ServiceUserFactory, UserStatisticsFactory
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "uploader", "support", "auditor", "superuser")
+ROLES = ("anonymous", "uploader", "support", "auditor", "corrector", "superuser")
 ALL = frozenset({"view", "add", "change", "delete"})
 VIEW = frozenset({"view"})
 NONE: frozenset[str] = frozenset()
@@ -70,8 +71,18 @@ RIGHTS = {
     },
     "login_records": {"uploader": NONE, "support": NONE, "auditor": VIEW, "superuser": VIEW},
 }
+# Corrections (SPEC §4a): the corrector views what the uploader does, schedules aside.
+RIGHTS["master"]["corrector"] = VIEW
+RIGHTS["statistics"]["corrector"] = VIEW
+RIGHTS["trail"]["corrector"] = VIEW
+RIGHTS["schedules"]["corrector"] = NONE
+RIGHTS["access"]["corrector"] = NONE  # the access log: auditors and superusers only
+RIGHTS["attempts"]["corrector"] = NONE
+RIGHTS["login_records"]["corrector"] = NONE
+REQUESTERS = {"corrector", "superuser"}  # may ask for reversals and adjustments
+APPROVERS = {"superuser"}  # may approve or decline them (never their own)
 UPLOADERS = {"uploader", "superuser"}
-LOOKUP = {"support", "superuser"}
+LOOKUP = {"support", "corrector", "superuser"}
 EXPORTERS = {"auditor", "superuser"}
 MASTER_MAINTAINERS = {"superuser"}
 
@@ -100,6 +111,7 @@ MODELS = (
     Model("axes", "accessattempt", "attempts"),
     Model("axes", "accesslog", "login_records"),
     Model("axes", "accessfailurelog", "login_records"),
+    Model("logs", "correctionrequest", "trail"),
     Model("django_celery_beat", "periodictask", "schedules"),
     Model("django_celery_beat", "crontabschedule", "schedules"),
     Model("django_celery_beat", "intervalschedule", "schedules"),
@@ -158,6 +170,7 @@ def shared(django_db_setup, django_db_blocker, tmp_path_factory):
                 error_message="User not found in users table",
                 expires_at=timezone.now() + timedelta(days=30),
             ),
+            "correctionrequest": None,  # below: it needs the accounts
             "jobrun": JobRun.objects.create(
                 job=JobRun.Job.PARTITIONS, status=JobRun.Status.SUCCEEDED
             ),
@@ -216,6 +229,16 @@ def shared(django_db_setup, django_db_blocker, tmp_path_factory):
                 event="sunrise", latitude="35.68", longitude="139.69"
             ),
         }
+        # A pending adjustment asked for by the corrector, for others to approve or decline.
+        objects["correctionrequest"] = CorrectionRequest.objects.create(
+            kind=Execution.Kind.ADJUSTMENT,
+            user_id="U00001",
+            column="login_count",
+            operation=CorrectionRequest.Operation.ADD,
+            amount=1,
+            reason="permissions",
+            requested_by=objects["accounts"]["corrector"],
+        )
         yield objects
 
 
@@ -361,6 +384,7 @@ def _snapshot() -> dict:
         AccessAttempt,
         AxesAccessLog,
         AccessFailureLog,
+        CorrectionRequest,
         PeriodicTask,
         CrontabSchedule,
         IntervalSchedule,
@@ -431,7 +455,13 @@ CUSTOM_PAGES = {
     "export": ("GET POST", "admin:logs_processinglog_export", EXPORTERS),
     "user-export": ("GET POST", "admin:users_serviceuser_export", MASTER_MAINTAINERS),
     "user-import": ("GET POST", "admin:users_serviceuser_import", MASTER_MAINTAINERS),
+    "reverse": ("GET POST", "admin:logs_execution_reverse", REQUESTERS),
+    "adjust": ("GET POST", "admin:logs_counter_adjust", REQUESTERS),
+    "approve": ("POST", "admin:logs_correctionrequest_approve", APPROVERS),
+    "decline": ("POST", "admin:logs_correctionrequest_decline", APPROVERS),
+    "failed-rows": ("GET", "admin:logs_execution_failed_rows", None),
 }
+CORRECTION_POSTS = {"reverse", "adjust", "approve", "decline"}  # a permitted POST writes
 CUSTOM_CASES = [
     pytest.param(role, page, method, id=f"{role}-{page}-{method}")
     for role in ROLES
@@ -448,6 +478,10 @@ def _custom_request(client, page: str, method: str, world, export_form_data):
         "confirm": [_pending_upload(client) if page == "confirm" else ""],
         "progress": [execution.pk],
         "download": [execution.pk],
+        "reverse": [execution.pk],
+        "failed-rows": [execution.pk],
+        "approve": [world["correctionrequest"].pk],
+        "decline": [world["correctionrequest"].pk],
     }.get(page, [])
     url = reverse(name, args=args)
     if method == "GET":
@@ -458,6 +492,14 @@ def _custom_request(client, page: str, method: str, world, export_form_data):
         "confirm": {"confirm": "1"},
         "export": export_form_data(ProcessingLogResource, format_index=0),
         "user-export": export_form_data(ServiceUserResource, format_index=0),
+        "reverse": {"reason": "permissions"},
+        "adjust": {
+            "user_id": "U00001",
+            "column": "login_count",
+            "operation": "add",
+            "amount": "1",
+            "reason": "permissions",
+        },
     }.get(page, {})
     return client.post(url, data)
 
@@ -472,7 +514,7 @@ def _custom_expected(role: str, page: str, method: str) -> int:
     if method not in methods.split():
         return 405
     if method == "POST":
-        return {"upload": 302, "confirm": 302}.get(page, 200)
+        return 302 if page in {"upload", "confirm", *CORRECTION_POSTS} else 200
     return 200
 
 
@@ -488,6 +530,8 @@ def test_custom_admin_pages_follow_spec(client_for, world, role, page, method, e
         execution = Execution.objects.get(file_name="pending.csv")
         assert response["Location"] == reverse("admin:logs_execution_change", args=[execution.pk])
         assert execution.status == Execution.Status.PENDING
+    elif page in CORRECTION_POSTS and expected == 302 and role != "anonymous":
+        assert _snapshot() != before  # a request, or a decision on one
     elif page == "upload" and expected == 302 and role != "anonymous":
         assert "/upload/" in response["Location"]
         assert _snapshot() == before  # a preview writes nothing

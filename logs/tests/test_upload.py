@@ -12,7 +12,6 @@ from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFi
 from django.db import connection
 from django.urls import reverse
 
-from auditsite.celery import app as celery_app
 from logs import views
 from logs.models import Execution, ProcessingLog, UploadClaim
 from logs.services import uploads
@@ -45,13 +44,6 @@ def uploader(client_for):
     client = client_for("uploader")
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     return client
-
-
-@pytest.fixture
-def eager_tasks(monkeypatch):
-    """Celery tasks run in the test's process, at once (no broker, no worker)."""
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ _TRAIL = [
     "logs.view_alert",
     "logs.view_inboxitem",
     "logs.view_monthseal",
+    "logs.view_correctionrequest",
 ]
 _MASTER = ["users.view_serviceuser", "users.view_userstatistics"]
 _SCHEDULES = [
@@ -46,6 +47,7 @@ SPEC = {
         "axes.view_accessfailurelog",
         *_SCHEDULES,
     },
+    "corrector": {*_MASTER, "users.lookup_serviceuser", *_TRAIL, "logs.request_correction"},
 }
 
 
@@ -69,7 +71,7 @@ def test_setup_roles_is_idempotent_and_removes_extras():
     Group.objects.get(name="auditor").permissions.add(extra)
     call_command("setup_roles")
     call_command("setup_roles")
-    assert Group.objects.filter(name__in=SPEC).count() == 3
+    assert Group.objects.filter(name__in=SPEC).count() == len(SPEC)
     for role, expected in SPEC.items():
         assert _group_permissions(role) == expected
 

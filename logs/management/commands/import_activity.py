@@ -3,6 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from logs.models import Execution
+from logs.selectors import corrected_execution
 from logs.services.ingest import (
     IngestRejected,
     IngestResult,
@@ -49,6 +50,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="report what would happen; write nothing"
         )
+        parser.add_argument(
+            "--corrects", help="name of the completed import whose failed rows this file fixes"
+        )
 
     def handle(self, *args, **options) -> None:
         source = options["source"]
@@ -63,12 +67,18 @@ class Command(BaseCommand):
                         force=options["force"],
                     )
             else:
+                corrects = None
+                if options["corrects"]:
+                    corrects = corrected_execution(options["corrects"])
+                    if corrects is None:
+                        self._exit_rejected(f"no completed import named {options['corrects']!r}")
                 execution = execution_create(
                     file_name=file_name,
                     source=source,
                     source_kind=Execution.SourceKind.COMMAND,
                     execution_name=options["execution_name"],
                     force=options["force"],
+                    corrects=corrects,
                 )
                 result = execution_run(execution=execution, progress=_TerminalProgress(self.stderr))
         except IngestRejected as exc:

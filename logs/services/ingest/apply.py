@@ -3,12 +3,14 @@ counters), then the counts and problems both report."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from logs.services.ingest.classify import classified_sql, identifier
 from logs.services.ingest.parsing import Header
 from logs.services.ingest.staging import FAILED_CELLS, analyze
 from logs.services.integrity import LOG_COLUMNS, digest_copy, execution_digest
+from users.statistics import Statistic
 
 PROBLEMS_SHOWN = 100
 STATUSES = ("success", "failed", "skipped")  # of a log row
@@ -53,21 +55,39 @@ def apply(cursor, header: Header, *, execution_name: str, users_repeat: bool, fi
             SELECT raw_user_id, bool_or(has_counters), {finals}
             FROM cells WHERE status = 'success' GROUP BY raw_user_id
         ),
-        inserted AS (
-            INSERT INTO processing_logs (execution_name, user_id, processing_type, old_value,
-                                         new_value, status, error_message)
-            SELECT %(execution_name)s, user_id, processing_type, old_value::integer,
-                   new_value::integer, status, error_message
-            FROM cells ORDER BY row_no, idx
-            RETURNING {LOG_COLUMNS}
-        )
-        SELECT * FROM inserted
+        {log_rows_insert_sql(order_by="row_no, idx")}
         """,  # noqa: S608
         {"width": header.width, "execution_name": execution_name},
     )
     if digest is None:  # the rows came back out of log_id order: read them back in order
         digest = execution_digest(execution_name=execution_name)
-    # Users without a statistics row get one on their first success (users are locked).
+    counters_apply(cursor, header.statistics)
+    return digest
+
+
+def log_rows_insert_sql(*, order_by: str) -> str:
+    """The end of a run's statement: its ``cells`` inserted as the log rows of
+    ``%(execution_name)s`` in ``order_by`` order (their log_id order), and streamed back
+    (LOG_COLUMNS) for the digest."""
+    return f"""
+        inserted AS (
+            INSERT INTO processing_logs (execution_name, user_id, processing_type, old_value,
+                                         new_value, status, error_message)
+            SELECT %(execution_name)s, user_id, processing_type, old_value::integer,
+                   new_value::integer, status, error_message
+            FROM cells ORDER BY {order_by}
+            RETURNING {LOG_COLUMNS}
+        )
+        SELECT * FROM inserted
+    """  # noqa: S608 - a column list of the engine's own
+
+
+def counters_apply(cursor, statistics: Sequence[Statistic]) -> None:
+    """Set the counters of ``statistics`` to the run's final values (``ingest_finals``: the last
+    success of each user and statistic, NULL for none); users without a statistics row get one
+    on their first success. The users are locked."""
+    present = [identifier(statistic.column) for statistic in statistics]
+    columns = ", ".join(present)
     analyze(cursor, "ingest_finals")
     kept = ", ".join(f"{column} = COALESCE(f.{column}, s.{column})" for column in present)
     cursor.execute(
@@ -80,7 +100,6 @@ def apply(cursor, header: Header, *, execution_name: str, users_repeat: bool, fi
         f"SELECT user_id, {started}, now() FROM ingest_finals WHERE NOT has_counters "
         "ORDER BY user_id"
     )
-    return digest
 
 
 def counts_read(cursor) -> dict[str, dict[str, int]]:

@@ -12,6 +12,7 @@ from logs.messages import NAME_COMPLETED, NAME_EMPTY, NAME_IN_USE, NAME_TOO_LONG
 from logs.models import Execution
 
 MAX_NAME_LENGTH = 80  # executions.name and processing_logs.execution_name
+IMPORT_PREFIX = "user-log"
 _GENERATED_NAME_RE = re.compile(r"^user-log-\d{8}-\d{6}$")
 
 
@@ -38,17 +39,17 @@ def explicit_name_problem(name: str) -> str | None:
     return NAME_IN_USE.render(name=repr(name), status=holder.status)
 
 
-def _generated_name_base(file_name: str) -> str:
+def _generated_name_base(file_name: str, prefix: str) -> str:
     stem = Path(file_name).stem
-    if _GENERATED_NAME_RE.match(stem):
+    if prefix == IMPORT_PREFIX and _GENERATED_NAME_RE.match(stem):
         return stem
-    return "user-log-" + timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    return f"{prefix}-" + timezone.localtime().strftime("%Y%m%d-%H%M%S")
 
 
-def generated_name_candidates(file_name: str) -> Iterator[str]:
-    """The file's stem when it is ``user-log-YYYYMMDD-HHMMSS``, else the business time now;
-    then the same with ``-2``, ``-3``, …"""
-    base = _generated_name_base(file_name)
+def generated_name_candidates(file_name: str, *, prefix: str = IMPORT_PREFIX) -> Iterator[str]:
+    """The file's stem when it is ``user-log-YYYYMMDD-HHMMSS``, else ``prefix`` and the
+    business time now; then the same with ``-2``, ``-3``, …"""
+    base = _generated_name_base(file_name, prefix)
     yield base
     suffix = 2
     while True:
@@ -56,9 +57,10 @@ def generated_name_candidates(file_name: str) -> Iterator[str]:
         suffix += 1
 
 
-def free_generated_name(file_name: str) -> str:
-    """The first generated name no Execution holds now."""
-    for candidate in generated_name_candidates(file_name):
+def free_generated_name(file_name: str, *, prefix: str = IMPORT_PREFIX) -> str:
+    """The first generated name no Execution holds now (corrections name theirs by their
+    kind: ``reversal-YYYYMMDD-HHMMSS``, ``adjustment-…``)."""
+    for candidate in generated_name_candidates(file_name, prefix=prefix):
         if name_in_use(candidate) is None:
             return candidate
     raise AssertionError  # unreachable: the candidates never end

@@ -22,6 +22,9 @@ from logs.services.sources import SourceError
 from users.statistics import STATISTICS, STATISTICS_BY_COLUMN, Statistic
 
 MAX_USER_ID_LENGTH = 10  # users.user_id is VARCHAR(10)
+# The trailing column of a failed-rows download (why each row failed): uploaded back with the
+# fixed rows, it is ignored without a warning.
+ERROR_COLUMN = "error"
 
 # Kinds as the plain strings the staging COPY writes (an enum member is slower to adapt).
 _ADD, _EMPTY, _ZERO = str(CellKind.ADD), str(CellKind.EMPTY), str(CellKind.ZERO)
@@ -65,7 +68,11 @@ def header_parse(fields: list[str]) -> Header:
         expected = ", ".join(statistic.column for statistic in STATISTICS)
         msg = HEADER_NO_STATISTIC.render(expected=expected)
         raise SourceError(msg)
-    unknown = [name for name in names if name != "user_id" and name not in STATISTICS_BY_COLUMN]
+    unknown = [
+        name
+        for name in names
+        if name not in ("user_id", ERROR_COLUMN) and name not in STATISTICS_BY_COLUMN
+    ]
     warnings = tuple(
         UNKNOWN_COLUMN.render(name=repr(name)) if name else EMPTY_COLUMN_NAME.render()
         for name in unknown

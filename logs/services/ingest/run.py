@@ -98,8 +98,10 @@ def execution_create(
     uploaded_by=None,
     execution_name: str | None = None,
     force: bool = False,
+    corrects: Execution | None = None,
 ) -> Execution:
-    """A pending Execution for one file, ready for ``execution_run``.
+    """A pending Execution for one file, ready for ``execution_run`` (``corrects``: the import
+    whose failed rows the file fixes).
 
     An explicit name that is too long or already used is a rejection known before running:
     the rejected Execution is recorded and ``IngestRejected`` raised.
@@ -110,6 +112,7 @@ def execution_create(
         "source_kind": source_kind,
         "uploaded_by": uploaded_by,
         "force": force,
+        "corrects": corrects,
     }
     if stored_file:
         fields["file"] = stored_file
@@ -299,7 +302,7 @@ def _ingest(
         if execution is not None:
             users_lock(cursor)
         fixed = overflow_fix(cursor, header, users_repeat=users_repeat)
-        work_tables_create(cursor, header)
+        work_tables_create(cursor, header.statistics)
         warnings = list(header.warnings)
         if rows_total == 0:
             warnings.append(NO_DATA_ROWS.render())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from logs.services.ingest.parsing import (
     user_id_kind,
 )
 from logs.services.sources import SourceError
+from users.statistics import Statistic
 
 PROGRESS_EVERY_ROWS = 20_000
 
@@ -122,19 +124,25 @@ def analyze(cursor, table: str) -> None:
     cursor.execute("RESET default_statistics_target")
 
 
-def users_lock(cursor) -> None:
-    """Lock the file's users in user_id order: concurrent imports wait, never deadlock."""
+def users_lock(
+    cursor,
+    among: str = "SELECT user_id FROM ingest_rows",
+    params: Mapping[str, object] | None = None,
+) -> None:
+    """Lock the users of a run (the file's, or those the query ``among`` names) in user_id
+    order: concurrent imports and corrections wait, never deadlock."""
     cursor.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM users "
-        "WHERE user_id IN (SELECT user_id FROM ingest_rows) "
-        'ORDER BY user_id COLLATE "C" FOR NO KEY UPDATE) AS locked'
+        "SELECT count(*) FROM (SELECT 1 FROM users "  # noqa: S608 - the engine's own queries
+        f"WHERE user_id IN ({among}) "
+        'ORDER BY user_id COLLATE "C" FOR NO KEY UPDATE) AS locked',
+        params,
     )
 
 
-def work_tables_create(cursor, header: Header) -> None:
+def work_tables_create(cursor, statistics: Sequence[Statistic]) -> None:
     """Where the statements of a run leave their results: the failed cells (for problems and the
-    error store), the counts, and the counters' final values."""
-    counters = ", ".join(f"{statistic.column} integer" for statistic in header.statistics)
+    error store), the counts, and the final values of the counters of ``statistics``."""
+    counters = ", ".join(f"{statistic.column} integer" for statistic in statistics)
     cursor.execute(
         "CREATE TEMPORARY TABLE ingest_failed (row_no integer, line_no integer, idx integer, "
         "user_id text, raw_user_id text, processing_type text, raw text, error_message text) "

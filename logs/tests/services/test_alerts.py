@@ -274,3 +274,16 @@ def test_the_alerts_admin_lists_what_was_sent(receiver, tmp_path, client_for):
     assert detail.status_code == 200
     assert b"127.0.0.1" in detail.content
     assert receiver.url.encode() not in detail.content  # the webhook's path is its secret
+
+
+def test_a_correction_does_not_count_as_the_days_import(receiver, settings, service_users):
+    """A counter adjusted today is not the daily file: the day without an import is alerted."""
+    from logs.services.corrections import counter_adjust
+
+    settings.EXPECTED_DAILY_BY = "00:00"
+    settings.CORRECTIONS_REQUIRE_APPROVAL = False
+    counter_adjust(user_id="U00001", column="login_count", amount=1, set_to=False, reason="typo")
+    tz = business_tz()
+    alerts_check(now=timezone.localtime(timezone=tz).replace(hour=23, minute=59))
+    day = timezone.localdate(timezone=tz)
+    assert Alert.objects.filter(key=f"missing_daily:{day.isoformat()}").exists()

@@ -4,7 +4,7 @@ from users.services import roles_setup
 
 
 class Command(BaseCommand):
-    help = "Create or update the role groups (uploader, support, auditor). Idempotent."
+    help = "Create or update the role groups (uploader, support, auditor, corrector). Idempotent."
 
     def handle(self, *args, **options) -> None:
         for role, count in roles_setup().items():
