@@ -160,12 +160,14 @@ def _counter_problems() -> list[str]:
                 f"""
                 SELECT s.user_id, s.{statistic.column}, last.new_value
                 FROM user_statistics s
-                JOIN LATERAL (
-                    SELECT new_value FROM processing_logs l
-                    WHERE l.user_id = s.user_id AND l.processing_type = %s
-                      AND l.status = 'success'
-                    ORDER BY l.log_id DESC LIMIT 1
-                ) last ON true
+                JOIN (
+                    -- One pass over the success rows (like the chain check), not one probe
+                    -- of every partition per user: the last success of each user.
+                    SELECT DISTINCT ON (user_id) user_id, new_value
+                    FROM processing_logs
+                    WHERE processing_type = %s AND status = 'success'
+                    ORDER BY user_id, log_id DESC
+                ) last ON last.user_id = s.user_id
                 WHERE last.new_value IS DISTINCT FROM s.{statistic.column}
                 ORDER BY s.user_id
                 """,  # noqa: S608 - column name from the registry
