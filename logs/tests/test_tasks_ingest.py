@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from auditsite.celery import app as celery_app
 from logs.models import Execution, ProcessingError, ProcessingLog
@@ -145,6 +146,53 @@ def test_worker_killed_mid_import_applies_nothing_and_the_file_runs_again(tmp_pa
     }
     killed.refresh_from_db()
     assert killed.status == Execution.Status.FAILED
+    assert_verify_logs_clean()
+
+
+@pytest.mark.slow
+def test_database_backend_of_a_running_import_terminated(tmp_path, broker):
+    """pg_terminate_backend of the connection applying an import: nothing is applied, the
+    worker itself marks the Execution failed (on a new connection), and a re-run completes."""
+    users, rows = 500, 100_000
+    demo_users_seed(count=users)
+    initial = _counters()
+    path = _activity_file(tmp_path / "big.csv", rows=rows, users=users)
+    log = tmp_path / "worker.log"
+
+    cut = _enqueue(path)
+    with _worker(broker, log):
+        wait_for(
+            lambda: _status(cut) in {("running", "staging"), ("running", "applying")},
+            "the import to be staging or applying",
+        )
+        with connection.cursor() as cursor:
+            # The backend holding the run lock is the one applying this execution.
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND granted",
+                [RUN_LOCK_NAMESPACE, cut.pk],
+            )
+            assert [row[0] for row in cursor.fetchall()] == [True]
+        wait_for(lambda: _status(cut)[0] == Execution.Status.FAILED, "the run to be failed")
+        cut.refresh_from_db()
+        assert "terminat" in cut.error_message.lower(), cut.error_message
+        assert not ProcessingLog.objects.exists()
+        assert ProcessingError.objects.filter(execution=cut).count() == 0
+        assert _counters() == initial
+
+        rerun = _enqueue(path)
+        wait_for(
+            lambda: _status(rerun)[0] in {"completed", "failed", "rejected"},
+            "the re-run to finish",
+            WORKER_WAIT_SECONDS,
+        )
+    rerun.refresh_from_db()
+    assert rerun.status == Execution.Status.COMPLETED, (rerun.error_message, log.read_text())
+    per_user = rows // users
+    assert _counters() == {
+        user_id: (login + per_user, post + 2 * per_user)
+        for user_id, (login, post) in initial.items()
+    }
     assert_verify_logs_clean()
 
 
