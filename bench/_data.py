@@ -34,3 +34,23 @@ def csv_write(path: Path, *, rows: int, users: int, seed: int = 1) -> Path:
             user = (number - 1) % users + 1
             out.write(f"B{user:07d},{rng.randint(0, 5)},{rng.randint(0, 3)}\n")
     return path
+
+
+def import_round(directory: Path, *, round_number: int, rows: int):
+    """One timed import of a fresh ``rows``-row file (one user a row), after a checkpoint:
+    (seconds, IngestResult)."""
+    import time
+
+    from bench._setup import checkpoint
+    from logs.services.ingest import execution_create, execution_run
+
+    path = csv_write(
+        directory / f"round-{round_number}.csv", rows=rows, users=rows, seed=round_number
+    )
+    checkpoint()
+    started = time.perf_counter()
+    execution = execution_create(file_name=path.name, source=str(path))
+    result = execution_run(execution=execution)
+    elapsed = time.perf_counter() - started
+    assert result.log_rows == 2 * rows, result
+    return elapsed, result

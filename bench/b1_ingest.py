@@ -61,8 +61,7 @@ def main(quick: bool = False) -> dict:
     django_bench_db("auditsite_bench_b1")
     from django.db import connection, transaction
 
-    from bench._data import csv_write, users_create
-    from logs.services.ingest import execution_create, execution_run
+    from bench._data import import_round, users_create
 
     rows = 10_000 if quick else ROWS
     users_create(rows)
@@ -84,19 +83,7 @@ def main(quick: bool = False) -> dict:
             return time.perf_counter() - started
 
         def ingest(round_number: int) -> float:
-            path = csv_write(
-                Path(directory) / f"round-{round_number}.csv",
-                rows=rows,
-                users=rows,
-                seed=round_number,
-            )
-            checkpoint()
-            started = time.perf_counter()
-            execution = execution_create(file_name=path.name, source=str(path))
-            result = execution_run(execution=execution)
-            elapsed = time.perf_counter() - started
-            assert result.log_rows == 2 * rows, result
-            return elapsed
+            return import_round(Path(directory), round_number=round_number, rows=rows)[0]
 
         bare_copy(0)  # the unmeasured first round
         ingest(0)

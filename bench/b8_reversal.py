@@ -21,9 +21,8 @@ def main(quick: bool = False) -> dict:
     from bench._setup import checkpoint, django_bench_db
 
     django_bench_db("auditsite_bench_b8")
-    from bench._data import csv_write, users_create
+    from bench._data import import_round, users_create
     from logs.services.corrections import execution_reverse
-    from logs.services.ingest import execution_create, execution_run
 
     rows = 10_000 if quick else ROWS
     users_create(rows)
@@ -32,18 +31,9 @@ def main(quick: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as directory:
 
         def one_round(round_number: int) -> tuple[float, float, int]:
-            path = csv_write(
-                Path(directory) / f"round-{round_number}.csv",
-                rows=rows,
-                users=rows,
-                seed=round_number,
+            import_seconds, imported = import_round(
+                Path(directory), round_number=round_number, rows=rows
             )
-            checkpoint()
-            started = time.perf_counter()
-            execution = execution_create(file_name=path.name, source=str(path))
-            imported = execution_run(execution=execution)
-            import_seconds = time.perf_counter() - started
-            assert imported.log_rows == 2 * rows, imported
             checkpoint()
             started = time.perf_counter()
             reversal = execution_reverse(execution_name=imported.execution_name, reason="bench")

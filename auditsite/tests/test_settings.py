@@ -40,6 +40,19 @@ def _run(settings: str, code_or_args: list[str], var: Path, **env: str):
     )
 
 
+def _production(args: list[str], var: Path, **env: str):
+    """A process on production settings given their database, broker and secret."""
+    return _run(
+        "auditsite.settings.production",
+        args,
+        var,
+        DATABASE_URL="postgres://auditsite@db.invalid/auditsite",
+        CELERY_BROKER_URL="redis://redis.invalid:6379/0",
+        DJANGO_SECRET_KEY=PRODUCTION_SECRET,
+        **env,
+    )
+
+
 @pytest.mark.parametrize("settings", ["auditsite.settings.local", "auditsite.settings.test"])
 def test_importing_settings_starts_no_server(settings, var_dir):
     """Loading local or test settings with no URLs (and `manage.py check`) starts nothing:
@@ -98,13 +111,9 @@ def test_production_refuses_to_start_without_its_urls_and_secret(var_dir):
 def test_production_passes_the_deployment_checks(var_dir):
     """`check --deploy` with production settings and their variables set reports no issue
     (secure cookies, HSTS, SSL redirect)."""
-    done = _run(
-        "auditsite.settings.production",
+    done = _production(
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         var_dir,
-        DATABASE_URL="postgres://auditsite@db.invalid/auditsite",
-        CELERY_BROKER_URL="redis://redis.invalid:6379/0",
-        DJANGO_SECRET_KEY=PRODUCTION_SECRET,
         DJANGO_ALLOWED_HOSTS="auditsite.example.com",
     )
     assert done.returncode == 0, done.stderr
@@ -116,13 +125,9 @@ def test_production_ssl_redirect_can_be_left_to_the_proxy(var_dir):
     Django's own redirect off (and the deployment check says so)."""
     code = "import django; django.setup(); from django.conf import settings as s; "
     code += "print(s.SECURE_SSL_REDIRECT, s.SECURE_PROXY_SSL_HEADER[0], s.SECURE_HSTS_SECONDS)"
-    done = _run(
-        "auditsite.settings.production",
+    done = _production(
         ["-c", code],
         var_dir,
-        DATABASE_URL="postgres://auditsite@db.invalid/auditsite",
-        CELERY_BROKER_URL="redis://redis.invalid:6379/0",
-        DJANGO_SECRET_KEY=PRODUCTION_SECRET,
         DJANGO_SECURE_SSL_REDIRECT="false",
     )
     assert done.returncode == 0, done.stderr
@@ -135,13 +140,9 @@ def test_plain_http_deployment_passes_the_deployment_checks(var_dir):
     compose = (BASE_DIR / "docker-compose.yml").read_text()
     assert 'DJANGO_PLAIN_HTTP: "true"' in compose
     assert "change-me" not in compose  # no public default secret key (W009)
-    done = _run(
-        "auditsite.settings.production",
+    done = _production(
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         var_dir,
-        DATABASE_URL="postgres://auditsite@db.invalid/auditsite",
-        CELERY_BROKER_URL="redis://redis.invalid:6379/0",
-        DJANGO_SECRET_KEY=PRODUCTION_SECRET,
         DJANGO_PLAIN_HTTP="true",
     )
     assert done.returncode == 0, done.stderr
@@ -151,13 +152,9 @@ def test_plain_http_deployment_passes_the_deployment_checks(var_dir):
 def test_tls_proxy_that_redirects_passes_the_deployment_checks(var_dir):
     """Behind a TLS-terminating proxy that redirects itself, DJANGO_SECURE_SSL_REDIRECT=false
     is the documented switch: secure cookies and HSTS stay on and the check is clean."""
-    done = _run(
-        "auditsite.settings.production",
+    done = _production(
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         var_dir,
-        DATABASE_URL="postgres://auditsite@db.invalid/auditsite",
-        CELERY_BROKER_URL="redis://redis.invalid:6379/0",
-        DJANGO_SECRET_KEY=PRODUCTION_SECRET,
         DJANGO_SECURE_SSL_REDIRECT="false",
     )
     assert done.returncode == 0, done.stderr
