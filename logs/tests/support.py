@@ -6,10 +6,7 @@ import contextlib
 import csv
 import gzip
 import io
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,10 +14,10 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import psycopg
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from auditsite import live
 from logs.models import Execution, ProcessingLog
 from logs.months import Month
 from logs.services.ingest import execution_create, execution_run
@@ -205,43 +202,13 @@ def database_url_for_processes() -> str:
     return f"postgres://{credentials}@{host or '127.0.0.1'}{port}/{db['NAME']}"
 
 
-@contextlib.contextmanager
 def celery_worker(
     *, env: dict[str, str] | None = None, args: tuple[str, ...] = (), log: Path | None = None
-) -> Iterator[subprocess.Popen]:
+) -> contextlib.AbstractContextManager[subprocess.Popen]:
     """A real ``celery worker`` (solo pool) on the test database; stopped, or killed, at exit."""
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "auditsite.settings.test",
-        "DATABASE_URL": database_url_for_processes(),
-        **(env or {}),
-    }
-    command = [
-        *(sys.executable, "-m", "celery", "-A", "auditsite", "worker", "-P", "solo"),
-        *("--without-gossip", "--without-mingle", "--loglevel", "WARNING", *args),
-    ]
-    output = log.open("ab") if log else None
-    try:
-        process = subprocess.Popen(
-            command,
-            cwd=settings.BASE_DIR,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT if output else None,
-        )
-    finally:
-        if output:
-            output.close()
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        process.wait(timeout=30)
+    return live.celery_worker(
+        env={"DATABASE_URL": database_url_for_processes(), **(env or {})}, args=args, log=log
+    )
 
 
 @dataclass
