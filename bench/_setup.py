@@ -11,6 +11,8 @@ import psycopg
 
 def django_bench_db(name: str = "auditsite_bench") -> None:
     """Point Django at a new database ``name`` (dropped first if it exists) and migrate it."""
+    # Before anything of auditsite is imported: its package sets the local settings as default.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditsite.settings.test")
     base = os.environ.get("DATABASE_URL")
     if not base:
         from auditsite import embedded
@@ -32,7 +34,6 @@ def django_bench_db(name: str = "auditsite_bench") -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
     parts = urlsplit(base)
     os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditsite.settings.test")
 
     import django
     from django.core.management import call_command
