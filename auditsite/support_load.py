@@ -94,7 +94,7 @@ class SupportLoadData:
 
     @property
     def lookup_ids(self) -> list[str]:
-        """Users spread over the whole range (history, imported, untouched) and the unknown."""
+        """Users spread over the whole range of ids, and the unknown user."""
         step = max(1, len(self.user_ids) // 7)
         return [*self.user_ids[::step], UNKNOWN_USER]
 
@@ -234,6 +234,8 @@ class Browsing:
     clients: int
     started: float = 0.0  # every client logged in and answered once (``perf_counter``)
     ended: float = 0.0  # told to stop
+    # Wall-clock time minus ``perf_counter`` time: places the database's timestamps (same host).
+    clock_offset: float = field(default_factory=lambda: time.time() - time.perf_counter())
     requests: list[PageRequest] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -317,6 +319,13 @@ class SupportLoadRun:
     def during_import(self) -> list[PageRequest]:
         """The requests sent between the upload's POST and the end of the run."""
         return self.browsing.between(*self.window)
+
+    def during_worker_run(self) -> list[PageRequest]:
+        """The requests sent while the worker was importing (its Execution's start to finish)."""
+        started, finished = self.execution.started_at, self.execution.finished_at
+        assert started is not None and finished is not None
+        offset = self.browsing.clock_offset
+        return self.browsing.between(started.timestamp() - offset, finished.timestamp() - offset)
 
 
 def support_load_run(

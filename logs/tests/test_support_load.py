@@ -45,8 +45,8 @@ def _tail(path) -> str:
 
 @pytest.mark.slow
 def test_support_clients_get_every_page_while_a_large_import_runs(tmp_path, settings):
-    """20 support sessions going round the lookup (imported, untouched and unknown users), the
-    log list (as it opens, searched, failed rows) and the executions list during a 100,000-row
+    """20 support sessions going round the lookup (users with history, users only in the file
+    being imported, an unknown user), the log list (as it opens, searched, failed rows) and the executions list during a 100,000-row
     upload and import: every answer a 200, the import completed with the file's counts and
     increments, and verify_logs clean afterwards."""
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -94,6 +94,7 @@ def test_support_clients_get_every_page_while_a_large_import_runs(tmp_path, sett
     assert not errors, (errors[:10], _tail(web_log))
     assert {request.client for request in during} == set(range(CLIENTS))
     assert {request.kind for request in during} == set(PAGE_KINDS)
+    assert {request.client for request in run.during_worker_run()} == set(range(CLIENTS))
 
     execution = run.execution
     assert execution.status == Execution.Status.COMPLETED, (run.outcome, _tail(worker_log))
