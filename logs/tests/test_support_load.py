@@ -46,9 +46,9 @@ def _tail(path) -> str:
 @pytest.mark.slow
 def test_support_clients_get_every_page_while_a_large_import_runs(tmp_path, settings):
     """20 support sessions going round the lookup (users with history, users only in the file
-    being imported, an unknown user), the log list (as it opens, searched, failed rows) and the executions list during a 100,000-row
-    upload and import: every answer a 200, the import completed with the file's counts and
-    increments, and verify_logs clean afterwards."""
+    being imported, an unknown user), the log list (as it opens, searched, failed rows) and the
+    executions list during a 100,000-row upload and import: every answer a 200, the import
+    completed with the file's counts and increments, and verify_logs clean afterwards."""
     settings.MEDIA_ROOT = tmp_path / "media"
     data = support_load_seed(
         directory=tmp_path,
