@@ -8,17 +8,20 @@
 
 A run holds its run lock (a transaction-level advisory lock) while it applies the file, so
 whether a ``running`` Execution is really alive is asked of the database, not guessed from time.
+A queued run also holds it at session level from just before its claim (``execution_claimed``),
+so it is never seen ``running`` with the lock free on its way into that transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import Error, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -70,6 +73,33 @@ def execution_claim(*, execution: Execution) -> bool:
     )
     execution.refresh_from_db()
     return bool(claimed)
+
+
+@contextlib.contextmanager
+def execution_claimed(*, execution: Execution) -> Iterator[bool]:
+    """pending → running for the one caller that gets it (the block receives True), with the
+    run lock held on this session from before the claim to the end of the block.
+
+    A run claimed outside its transaction is then never seen ``running`` with its lock free on
+    its way into that transaction: a second copy of its message finds the run busy and leaves it,
+    rather than failing it as abandoned. A caller that finds the lock held does not claim.
+    """
+    key = [_RUN_LOCK_NAMESPACE, execution.pk]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s), pg_backend_pid()", key)
+        locked, backend = cursor.fetchone()
+    if not locked:  # another worker is claiming or running it
+        execution.refresh_from_db()
+        yield False
+        return
+    try:
+        yield execution_claim(execution=execution)
+    finally:
+        # Only on the session that took it: a session cut off meanwhile took the lock with it.
+        with contextlib.suppress(Error), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, %s) WHERE pg_backend_pid() = %s", [*key, backend]
+            )
 
 
 def execution_complete(
