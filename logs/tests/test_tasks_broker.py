@@ -29,6 +29,16 @@ UPLOADS = 5
 WORKER_WAIT_SECONDS = 60
 
 
+def _publish_to(monkeypatch, url: str) -> None:
+    """This process's Celery app sends its tasks to ``url`` until the test ends."""
+    # The setting first: its value now (which the environment may decide) is what comes back.
+    monkeypatch.setattr(celery_app.conf, "broker_url", url)
+    monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads it before its own setting
+    # Connections and producers are pooled per app: new ones for this broker, the old back after.
+    monkeypatch.setattr(celery_app, "_pool", None)
+    monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
+
+
 @pytest.fixture
 def redis_server(tmp_path) -> Iterator[RedisServer]:
     """A Redis server of this test's own, keeping nothing on disk; killed at the end."""
@@ -43,11 +53,7 @@ def redis_server(tmp_path) -> Iterator[RedisServer]:
 @pytest.fixture
 def publishing_to(redis_server, monkeypatch) -> Iterator[RedisServer]:
     """This process's Celery app sends its tasks to the test's Redis (the confirm's queuing)."""
-    monkeypatch.setenv("CELERY_BROKER_URL", redis_server.url)  # Celery reads it first
-    monkeypatch.setattr(celery_app.conf, "broker_url", redis_server.url)
-    # Connections and producers are pooled per app: new ones for this broker, the old back after.
-    monkeypatch.setattr(celery_app, "_pool", None)
-    monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
+    _publish_to(monkeypatch, redis_server.url)
     yield redis_server
     if celery_app._pool is not None:
         with contextlib.suppress(Exception):  # its server may be gone: nothing left to close
@@ -197,10 +203,7 @@ def test_a_failed_pass_at_worker_start_is_logged_and_the_worker_goes_on(
     """A pass that cannot queue (the broker refuses) is logged; the worker's start goes on and
     the run stays pending for the next pass."""
     execution = _pending_upload(tmp_path)
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")  # nobody there
-    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(celery_app, "_pool", None)
-    monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
+    _publish_to(monkeypatch, "redis://127.0.0.1:1/0")  # nobody listens on port 1
     monkeypatch.setitem(celery_app.conf, "task_publish_retry", False)
 
     with caplog.at_level(logging.ERROR, logger=tasks.__name__):
