@@ -227,7 +227,18 @@ class ExecutionAdmin(ExecutionCorrectionsMixin, ReadOnlyAdmin):
                 )
             },
         ),
-        (_("Times"), {"fields": ("created_at", "started_at", "finished_at")}),
+        (
+            _("Times"),
+            {
+                "fields": (
+                    "created_at",
+                    "requeued_at",
+                    "requeue_count",
+                    "started_at",
+                    "finished_at",
+                )
+            },
+        ),
         (_("Corrections"), {"fields": EXECUTION_CORRECTION_FIELDS}),
     )
     readonly_fields = (

@@ -163,6 +163,9 @@ class Execution(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # A pending upload whose message the broker may have lost is queued again (SPEC §10).
+    requeued_at = models.DateTimeField(_("queued again at"), null=True, blank=True)
+    requeue_count = models.PositiveIntegerField(_("times queued again"), default=0, db_default=0)
     # Corrections (SPEC §4a): what kind of run this is, what it undoes or re-does, and why.
     kind = models.CharField(
         _("kind"), max_length=20, choices=Kind.choices, default=Kind.IMPORT, db_default=Kind.IMPORT

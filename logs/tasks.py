@@ -7,18 +7,24 @@ again; a failed run is visible as a failed JobRun. A worker lost mid-run gives t
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+from celery.signals import worker_ready
+from django.db import connection
 
 from logs.months import Month
 from logs.services.alerts import alerts_check
 from logs.services.errors import errors_purge
-from logs.services.executions import executions_fail_stale
+from logs.services.executions import executions_fail_stale, executions_requeue_pending
 from logs.services.inbox import inbox_pickup
 from logs.services.ingest import execution_run_queued
 from logs.services.integrity import logs_verify_run
 from logs.services.partitions import partitions_maintain
 from logs.services.retention import retention_run
 from logs.services.summaries import summaries_update
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -59,6 +65,25 @@ def purge_errors() -> int:
 def fail_stale_runs() -> int:
     """Mark executions stuck in ``pending`` or ``running`` as failed."""
     return executions_fail_stale().pk
+
+
+@shared_task
+def requeue_pending_runs() -> dict:
+    """Queue again the runs of uploads pending past REQUEUE_PENDING_AFTER_SECONDS."""
+    runs = executions_requeue_pending(enqueue=execution_run_task.delay)
+    return {"requeued": [execution.pk for execution in runs]}
+
+
+@worker_ready.connect
+def requeue_pending_at_worker_start(**_: object) -> None:
+    """A worker starting queues every pending upload again at once: a broker restarted with it
+    may have lost their messages (a copy of a message still queued runs nothing)."""
+    try:
+        executions_requeue_pending(enqueue=execution_run_task.delay, after_seconds=0)
+    except Exception:  # the worker serves its queue all the same; the schedule tries again
+        logger.exception("queuing the pending uploads again at worker start failed")
+    finally:
+        connection.close()  # this main process may run no task: no connection left idle
 
 
 @shared_task

@@ -196,6 +196,9 @@ PARTITION_MONTHS_AHEAD = env.int(
 STALE_RUN_MINUTES = env.int(
     "STALE_RUN_MINUTES", default=120
 )  # a `pending` or `running` import older is failed
+REQUEUE_PENDING_AFTER_SECONDS = env.int(
+    "REQUEUE_PENDING_AFTER_SECONDS", default=120
+)  # an upload still `pending` this long after it was queued is queued again (lost message)
 UPLOAD_PREVIEW_HOURS = env.int(
     "UPLOAD_PREVIEW_HOURS", default=2
 )  # a previewed upload not confirmed within this is deleted

@@ -8,18 +8,28 @@
 
 A run holds its run lock (a transaction-level advisory lock) while it applies the file, so
 whether a ``running`` Execution is really alive is asked of the database, not guessed from time.
+A queued run also holds it at session level from just before its claim (``execution_claimed``),
+so it is never seen ``running`` with the lock free on its way into that transaction.
+
+The message of a queued run lives in the broker until a worker takes it; a broker restarted
+without persistence loses it. A pending upload whose message may be lost is queued again
+(``executions_requeue_pending``); whichever copy comes first runs it, the others find it taken.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import Error, connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from logs import messages
@@ -27,6 +37,8 @@ from logs.models import Execution, JobRun
 from logs.services import error_store
 from logs.services.job_runs import job_run_record
 from logs.services.upload_previews import previews_expire
+
+logger = logging.getLogger(__name__)
 
 Phase = Execution.Phase
 Progress = Callable[[str, int, int], None]  # (phase, rows staged, bytes read)
@@ -70,6 +82,33 @@ def execution_claim(*, execution: Execution) -> bool:
     )
     execution.refresh_from_db()
     return bool(claimed)
+
+
+@contextlib.contextmanager
+def execution_claimed(*, execution: Execution) -> Iterator[bool]:
+    """pending → running for the one caller that gets it (the block receives True), with the
+    run lock held on this session from before the claim to the end of the block.
+
+    A run claimed outside its transaction is then never seen ``running`` with its lock free on
+    its way into that transaction: a second copy of its message finds the run busy and leaves it,
+    rather than failing it as abandoned. A caller that finds the lock held does not claim.
+    """
+    key = [_RUN_LOCK_NAMESPACE, execution.pk]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s), pg_backend_pid()", key)
+        locked, backend = cursor.fetchone()
+    if not locked:  # another worker is claiming or running it
+        execution.refresh_from_db()
+        yield False
+        return
+    try:
+        yield execution_claim(execution=execution)
+    finally:
+        # Only on the session that took it: a session cut off meanwhile took the lock with it.
+        with contextlib.suppress(Error), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, %s) WHERE pg_backend_pid() = %s", [*key, backend]
+            )
 
 
 def execution_complete(
@@ -210,6 +249,50 @@ def executions_fail_stale(*, now: datetime | None = None) -> JobRun:
         }
         run.save(update_fields=["details"])
     return run
+
+
+def executions_requeue_pending(
+    *,
+    enqueue: Callable[[int], object],
+    after_seconds: int | None = None,
+    now: datetime | None = None,
+) -> list[Execution]:
+    """Queue again the run of each upload still ``pending`` ``after_seconds``
+    (REQUEUE_PENDING_AFTER_SECONDS) after it was last queued; the runs queued again."""
+    # Only uploads are queued (a command or the inbox runs its import itself). A run pending
+    # for STALE_RUN_MINUTES is left to the stale-run job, which fails it: each run is queued
+    # again at most once per interval until then, and a copy arriving late finds it failed.
+    now = now or timezone.now()
+    after = settings.REQUEUE_PENDING_AFTER_SECONDS if after_seconds is None else after_seconds
+    with transaction.atomic():
+        due: list[Execution] = list(
+            Execution.objects.filter(
+                status=Execution.Status.PENDING,
+                kind=Execution.Kind.IMPORT,
+                source_kind=Execution.SourceKind.UPLOAD,
+                created_at__gte=now - timedelta(minutes=settings.STALE_RUN_MINUTES),
+            )
+            .annotate(last_queued=Coalesce("requeued_at", "created_at"))
+            .filter(last_queued__lte=now - timedelta(seconds=after))
+            # A row being claimed (or failed as stale) right now is skipped: it needs no copy.
+            .select_for_update(skip_locked=True)
+            .order_by("pk")
+        )
+        Execution.objects.filter(pk__in=[e.pk for e in due]).update(
+            requeued_at=now, requeue_count=F("requeue_count") + 1
+        )
+        for execution in due:
+            execution.requeued_at, execution.requeue_count = now, execution.requeue_count + 1
+            logger.warning(
+                "queuing the run of %s again (pending since %s; re-queue %d)",
+                execution.name,
+                execution.created_at.isoformat(),
+                execution.requeue_count,
+            )
+            # Sent once recorded: a worker must find the committed row. A send that fails
+            # leaves the rest recorded but unsent; the next pass after the interval sends them.
+            transaction.on_commit(functools.partial(enqueue, execution.pk))
+    return due
 
 
 class ProgressPublisher:

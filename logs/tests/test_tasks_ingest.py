@@ -4,7 +4,6 @@ in the middle of an import leaves nothing applied, a failed Execution and a file
 from __future__ import annotations
 
 import signal
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +20,7 @@ from logs.tests.services.test_ingest_concurrency import (
     held_in_another_connection,
     wait_for,
 )
-from logs.tests.support import celery_worker
-from users.models import UserStatistics
+from logs.tests.support import celery_worker, user_counters
 from users.services import demo_users_seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,21 +41,13 @@ def broker() -> Iterator[str]:
 
 def _worker(broker_url: str, log: Path):
     """A real worker on the test database and this test's broker."""
-    return celery_worker(
-        env={"CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": broker_url},
-        args=("-n", f"ingest-test-{uuid.uuid4().hex[:8]}@%h"),
-        log=log,
-    )
+    return celery_worker(broker_url=broker_url, log=log)
 
 
 def _status(execution: Execution) -> tuple[str, str]:
     query = Execution.objects.filter(pk=execution.pk).values_list("status", "progress_phase")
     status, phase = query.get()
     return status, phase
-
-
-def _counters() -> dict[str, tuple[int, int]]:
-    return {s.user_id: (s.login_count, s.post_count) for s in UserStatistics.objects.all()}
 
 
 def _activity_file(path: Path, *, rows: int, users: int) -> Path:
@@ -92,8 +82,8 @@ def test_task_runs_an_import_through_a_real_worker(tmp_path, broker):
     execution.refresh_from_db()
     assert execution.status == Execution.Status.COMPLETED, log.read_text()
     assert (execution.success_count, execution.skipped_count, execution.failed_count) == (3, 1, 2)
-    assert _counters()["U00001"] == (2, 1)
-    assert _counters()["U00002"] == (0, 5)
+    assert user_counters()["U00001"] == (2, 1)
+    assert user_counters()["U00002"] == (0, 5)
 
 
 @pytest.mark.slow
@@ -102,7 +92,7 @@ def test_worker_killed_mid_import_applies_nothing_and_the_file_runs_again(tmp_pa
     Execution ends failed; a new run of the same file through a fresh worker completes."""
     users, rows = 500, 100_000
     demo_users_seed(count=users)
-    initial = _counters()
+    initial = user_counters()
     path = _activity_file(tmp_path / "big.csv", rows=rows, users=users)
     log = tmp_path / "worker.log"
 
@@ -127,7 +117,7 @@ def test_worker_killed_mid_import_applies_nothing_and_the_file_runs_again(tmp_pa
     assert not ProcessingLog.objects.filter(execution_name=killed.name).exists()
     assert ProcessingLog.objects.count() == 0
     assert ProcessingError.objects.count() == 0
-    assert _counters() == initial
+    assert user_counters() == initial
 
     rerun = _enqueue(path)
     with _worker(broker, log):
@@ -140,7 +130,7 @@ def test_worker_killed_mid_import_applies_nothing_and_the_file_runs_again(tmp_pa
     assert rerun.status == Execution.Status.COMPLETED, (rerun.error_message, log.read_text())
     assert rerun.log_rows == 2 * rows
     per_user = rows // users
-    assert _counters() == {
+    assert user_counters() == {
         user_id: (login + per_user, post + 2 * per_user)
         for user_id, (login, post) in initial.items()
     }
@@ -155,7 +145,7 @@ def test_database_backend_of_a_running_import_terminated(tmp_path, broker):
     worker itself marks the Execution failed (on a new connection), and a re-run completes."""
     users, rows = 500, 100_000
     demo_users_seed(count=users)
-    initial = _counters()
+    initial = user_counters()
     path = _activity_file(tmp_path / "big.csv", rows=rows, users=users)
     log = tmp_path / "worker.log"
 
@@ -178,7 +168,7 @@ def test_database_backend_of_a_running_import_terminated(tmp_path, broker):
         assert "terminat" in cut.error_message.lower(), cut.error_message
         assert not ProcessingLog.objects.exists()
         assert ProcessingError.objects.filter(execution=cut).count() == 0
-        assert _counters() == initial
+        assert user_counters() == initial
 
         rerun = _enqueue(path)
         wait_for(
@@ -189,7 +179,7 @@ def test_database_backend_of_a_running_import_terminated(tmp_path, broker):
     rerun.refresh_from_db()
     assert rerun.status == Execution.Status.COMPLETED, (rerun.error_message, log.read_text())
     per_user = rows // users
-    assert _counters() == {
+    assert user_counters() == {
         user_id: (login + per_user, post + 2 * per_user)
         for user_id, (login, post) in initial.items()
     }
@@ -212,20 +202,20 @@ def test_redelivered_task_of_a_dead_run_fails_it_and_applies_nothing(tmp_path):
     """The task delivered again for a ``running`` Execution whose worker died marks it failed
     and does not import the file a second time under the same Execution."""
     execution = _small_execution(tmp_path, Execution.Status.RUNNING)
-    initial = _counters()
+    initial = user_counters()
 
     outcome = execution_run_task(execution.pk)
 
     assert outcome["status"] == Execution.Status.FAILED
     assert Execution.objects.get(pk=execution.pk).status == Execution.Status.FAILED
     assert not ProcessingLog.objects.exists()
-    assert _counters() == initial
+    assert user_counters() == initial
 
 
 def test_redelivered_task_of_a_live_run_leaves_it_alone(tmp_path):
     """The task delivered again while the first run still holds its run lock does nothing."""
     execution = _small_execution(tmp_path, Execution.Status.RUNNING)
-    initial = _counters()
+    initial = user_counters()
 
     with held_in_another_connection(
         "SELECT pg_advisory_xact_lock(%s, %s)", [RUN_LOCK_NAMESPACE, execution.pk]
@@ -235,15 +225,15 @@ def test_redelivered_task_of_a_live_run_leaves_it_alone(tmp_path):
     assert outcome["status"] == Execution.Status.RUNNING
     assert Execution.objects.get(pk=execution.pk).status == Execution.Status.RUNNING
     assert not ProcessingLog.objects.exists()
-    assert _counters() == initial
+    assert user_counters() == initial
 
 
 @pytest.mark.parametrize("status", [Execution.Status.COMPLETED, Execution.Status.REJECTED])
 def test_task_of_a_finished_execution_does_nothing(tmp_path, status):
     """A task for an Execution that already finished leaves it and the counters as they are."""
     execution = _small_execution(tmp_path, status)
-    initial = _counters()
+    initial = user_counters()
 
     assert execution_run_task(execution.pk)["status"] == status
     assert not ProcessingLog.objects.exists()
-    assert _counters() == initial
+    assert user_counters() == initial

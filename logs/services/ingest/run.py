@@ -19,7 +19,7 @@ from logs.services.executions import (
     Phase,
     ProgressPublisher,
     error_text,
-    execution_claim,
+    execution_claimed,
     execution_complete,
     execution_fail,
     execution_fail_if_abandoned,
@@ -141,16 +141,23 @@ def execution_run(*, execution: Execution, progress: Progress | None = None) -> 
     """Run a pending Execution in one transaction; a file-level rejection is recorded and
     returned (``rejected=True``), any other failure marks the Execution failed and re-raises."""
     started = time.monotonic()
-    if not execution_claim(execution=execution):  # run already, or by another worker
-        msg = f"execution {execution.name!r} is {execution.status}, not pending"
-        raise ExecutionNotPending(msg)
+    with execution_claimed(execution=execution) as claimed:
+        if not claimed:  # run already, or being run by another worker
+            msg = f"execution {execution.name!r} is {execution.status} and not ours to run"
+            raise ExecutionNotPending(msg)
+        return _claimed_run(execution=execution, progress=progress, started=started)
+
+
+def _claimed_run(
+    *, execution: Execution, progress: Progress | None, started: float
+) -> IngestResult:
     publisher = ProgressPublisher(execution, progress)
     try:
         opener = (
             stored_copy(execution.file.name) if execution.file else local_copy(execution.source)
         )
         with transaction.atomic():
-            run_lock_hold(execution=execution)  # from here on, the run is visibly alive
+            run_lock_hold(execution=execution)  # held by the transaction applying the file too
             if not Execution.objects.filter(
                 pk=execution.pk, status=Execution.Status.RUNNING
             ).exists():  # declared abandoned while starting: leave it failed
