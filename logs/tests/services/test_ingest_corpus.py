@@ -4,11 +4,15 @@ code, and nothing is half applied."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from logs.models import Execution, ProcessingError, ProcessingLog
 from logs.services.ingest import ingest_preview
@@ -19,12 +23,15 @@ from logs.tests.corpus import (
     LONG_FORMULA,
     PROCESSED,
     REJECTED,
+    Processed,
+    Rejected,
     Snapshot,
     case_write,
     counters,
     counters_set_apart,
 )
-from logs.tests.support import CommandRun, command_run
+from logs.tests.support import CommandRun, command_run, database_url_for_processes
+from users.services import demo_users_seed
 
 pytestmark = pytest.mark.django_db
 
@@ -282,3 +289,75 @@ def test_formula_cells_are_stored_as_text_and_fail_with_their_raw_value(
     assert after["U00001"] == before["U00001"]
     assert after["U00002"] == (before["U00002"][0], before["U00002"][1] + 1)
     assert after["U00003"] == (before["U00003"][0], before["U00003"][1] + 1)
+
+
+# --- through manage.py, as an operator runs it -----------------------------------------------
+
+# A few of each kind: a binary file refused before a row is read, a refused header carrying
+# markup, and processed files with markup in user_ids, CP932 text, and a file name of markup with
+# right-to-left and zero-width characters given on the command line.
+COMMAND_CASES = [
+    CASES[name]
+    for name in (
+        "random-bytes-with-nul",
+        "repeated-hostile-column",
+        "hostile-user-ids",
+        "cp932-with-markup",
+        "file-name-with-rtl-and-zero-width-characters",
+    )
+]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_corpus_files_through_manage_py(tmp_path):
+    """``manage.py import_activity`` as whole processes (local settings, as people run it):
+    exit 2 with the reason for a refused file, exit 0 with its summary for a processed one,
+    never a traceback; each run recorded as the corpus says, under the file's own name."""
+    demo_users_seed(count=5)
+    environment = {
+        key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"
+    }
+    environment["DATABASE_URL"] = database_url_for_processes()
+    manage = Path(settings.BASE_DIR) / "manage.py"
+    paths = [case_write(tmp_path / str(n), case) for n, case in enumerate(COMMAND_CASES)]
+    runs = []
+    for path in paths:
+        runs.append(
+            subprocess.Popen(  # noqa: S603 - our interpreter, our command
+                [sys.executable, str(manage), "import_activity", str(path)],
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    try:
+        outputs = [run.communicate(timeout=120) for run in runs]
+    finally:
+        for run in runs:
+            run.kill()
+
+    for case, path, run, (stdout, stderr) in zip(COMMAND_CASES, paths, runs, outputs, strict=True):
+        assert "Traceback" not in stdout + stderr, (case.name, stderr)
+        execution = Execution.objects.get(source=str(path))
+        assert execution.file_name == path.name == Path(case.file_name).name
+        if isinstance(case.outcome, Rejected):
+            assert run.returncode == 2, (case.name, stdout, stderr)
+            assert re.search(case.outcome.pattern, stderr), (case.name, stderr)
+            assert stderr.startswith("CommandError: rejected: "), stderr
+            assert execution.status == Execution.Status.REJECTED
+            assert execution.log_rows == 0
+            continue
+        expected = case.outcome
+        assert run.returncode == 0, (case.name, stdout, stderr)
+        assert f"{execution.name}: completed" in stdout
+        assert f"rows read: {expected.rows:,}  log rows: {expected.log_rows:,}" in stdout
+        assert execution.status == Execution.Status.COMPLETED
+        assert (execution.success_count, execution.failed_count) == (
+            expected.success,
+            expected.failed,
+        )
+    assert ProcessingLog.objects.count() == sum(
+        case.outcome.log_rows for case in COMMAND_CASES if isinstance(case.outcome, Processed)
+    )
