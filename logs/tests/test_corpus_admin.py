@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
@@ -316,7 +316,8 @@ def _failed_rows(client: Client, execution: Execution) -> None:
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv"
     encoding = inspect_file(Path(execution.file.path)).encoding  # the original's
-    text = b"".join(response.streaming_content).decode(encoding)
+    assert isinstance(response, StreamingHttpResponse)
+    text = response.getvalue().decode(encoding)
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert rows[0][-1] == ERROR_COLUMN
     assert 1 < len(rows) <= execution.failed_count + 1

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from django.utils.html import escape
 
 from logs.tests.corpus.cases import MARKERS
 
 
 def assert_escaped(
-    response: HttpResponse, *, shown: Iterable[str | None] = (), status: int = 200
+    response: HttpResponseBase, *, shown: Iterable[str | None] = (), status: int = 200
 ) -> str:
     """``response`` has ``status``; its HTML holds no marker of the corpus raw; every marker
     inside a text of ``shown`` (the values the page displays) appears escaped, and nothing is
     escaped twice. Returns the HTML."""
     assert response.status_code == status, (response.status_code, response)
+    assert isinstance(response, HttpResponse), response  # a page, not a stream
     html = response.content.decode()
     raw = [marker for marker in MARKERS if marker in html]
     assert not raw, f"unescaped in {getattr(response, 'wsgi_request', response)}: {raw}"
