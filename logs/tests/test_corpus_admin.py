@@ -114,7 +114,7 @@ def test_corpus_file_through_the_admin_and_every_page_showing_it(
     """Upload → preview → cancel, then upload → preview → confirm: a refused file gets its
     reason and writes nothing, a processed one the counts of the corpus; then every page that
     shows the file's values answers 200 with them escaped (a refused file's run is recorded by
-    the command, so that its pages can be read too)."""
+    the command, so that the pages of a rejected run are read too)."""
     uploader = clients["uploader"]
     before = Snapshot.take()
 
@@ -126,7 +126,7 @@ def test_corpus_file_through_the_admin_and_every_page_showing_it(
         assert 'class="errorlist' in html
         before.assert_nothing_written()
         assert _stored_files(media) == []
-        _trail_pages(clients, case, _command_rejected(case, tmp_path))
+        _rejected_run_pages(clients, case, _command_rejected(case, tmp_path))
         return
     assert response.status_code == 302, response
     page = uploader.get(response["Location"])
@@ -147,7 +147,7 @@ def test_corpus_file_through_the_admin_and_every_page_showing_it(
         assert_escaped(done, shown=[case.uploaded_file_name])
         assert done.redirect_chain[-1][0] == UPLOAD
         before.assert_nothing_written()
-        _trail_pages(clients, case, _command_rejected(case, tmp_path))
+        _rejected_run_pages(clients, case, _command_rejected(case, tmp_path))
         return
 
     expected = case.outcome
@@ -207,6 +207,18 @@ def _command_rejected(case: Case, tmp_path) -> Execution:
 
 
 # --- the pages -------------------------------------------------------------------------------
+
+
+def _rejected_run_pages(clients: dict[str, Client], case: Case, execution: Execution) -> None:
+    """A rejected run: its page and progress say why; one whose reason or name carries a
+    payload is read on every page that shows it."""
+    if case.markers:
+        _trail_pages(clients, case, execution)
+        return
+    change = reverse("admin:logs_execution_change", args=[execution.pk])
+    html = assert_escaped(clients["uploader"].get(change), shown=[execution.error_message])
+    assert 'id="execution-outcome"' in html and "This file was rejected" in html
+    _progress(clients["uploader"], execution)
 
 
 def _trail_pages(clients: dict[str, Client], case: Case, execution: Execution) -> None:
