@@ -2,7 +2,7 @@
 
 Every case assumes the service users U00001–U00005 exist (the tests' ``service_users``) and no
 other user. Counts are those of SPEC §4's cell table for that content; a rejected file's message
-matches ``pattern``. The texts in ``HOSTILE`` are what a page must show escaped, never as markup.
+matches ``pattern``. A page shows the ``MARKERS`` a case carries escaped, never as markup.
 """
 
 from __future__ import annotations
