@@ -175,11 +175,11 @@ def test_corpus_file_through_the_admin_and_every_page_showing_it(
         "admin:logs_execution_change", args=[execution.pk]
     )
     assert_escaped(confirmed, shown=[execution.name])
-    assert_processed(execution, case, expected)
+    _assert_processed(execution, case, expected)
     _trail_pages(clients, case, execution)
 
 
-def assert_processed(execution: Execution, case: Case, expected: Processed) -> None:
+def _assert_processed(execution: Execution, case: Case, expected: Processed) -> None:
     """The run completed with the counts of the corpus, under the names it was given."""
     execution.refresh_from_db()
     assert execution.status == Execution.Status.COMPLETED, execution.error_message
