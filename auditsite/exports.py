@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from import_export import resources, widgets
 
 # OWASP's list: a cell starting with one of these may be evaluated by Excel or LibreOffice.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A whole number, as an upload reads a value (SPEC §4: ^[+-]?[0-9]+$ after trimming).
+_WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 
 def _escaped(text: str) -> bool:
@@ -20,6 +24,15 @@ def formula_neutralise(value: object) -> object:
     if isinstance(value, str) and _escaped(value):
         return "'" + value
     return value
+
+
+def cell_neutralise(text: str) -> str:
+    """A raw cell of a CSV meant to be opened, fixed and uploaded again: text a spreadsheet
+    would read as a formula gets an apostrophe before it; a whole number (``+1``, ``-5``) stays
+    as it is, a spreadsheet reads it as a number and an upload as the same value."""
+    if text.startswith(FORMULA_PREFIXES) and not _WHOLE_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def formula_restore(value: object) -> object:

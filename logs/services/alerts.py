@@ -271,12 +271,20 @@ def _localized(alert: Alert) -> str:
         return message_localize(alert.text)
 
 
+def _slack_text(text: str) -> str:
+    """Text for Slack's ``text`` field: its three control characters escaped, since an alert
+    quotes names and headers from files, and Slack reads ``<…>`` as a link or a mention
+    (``<!channel>``)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def webhook_payload(alert: Alert) -> dict[str, Any]:
-    """The JSON body of a webhook alert: Slack's ``text``, then the structured fields."""
+    """The JSON body of a webhook alert: Slack's ``text``, then the structured fields (as
+    stored: ``summary`` is the alert's text unescaped)."""
     url = alert_url(alert)
     execution, run = alert.execution, alert.job_run
     return {
-        "text": f"[auditsite] {_localized(alert)}\n{url}",
+        "text": f"[auditsite] {_slack_text(_localized(alert))}\n{url}",
         "event": alert.kind,
         "key": alert.key,
         "summary": alert.text,

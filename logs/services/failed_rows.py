@@ -1,6 +1,8 @@
 """Fix and re-upload (SPEC §4a): the rows of an execution with at least one failed cell, as a CSV
 in the upload format, taken from the stored original: its own header and raw values, in file
-order, in its own encoding, plus a trailing ``error`` column that an upload ignores."""
+order, in its own encoding, plus a trailing ``error`` column that an upload ignores. The file is
+opened in a spreadsheet to be fixed: a cell that would run as a formula there is written with an
+apostrophe before it (``cell_neutralise``; whole numbers stay as they are)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from django.db import connection
 
+from auditsite.exports import cell_neutralise
 from logs.messages import message_localize
 from logs.models import Execution
 from logs.services.ingest.parsing import ERROR_COLUMN, header_parse, is_blank
@@ -71,14 +74,14 @@ def _rows(path: Path, encoding: str, failed: dict[int, str]) -> Iterator[bytes]:
         header = next(row for row in reader if not is_blank(row))
         if header and header[0].startswith("\ufeff"):
             header[0] = header[0].lstrip("\ufeff")
-        writer.writerow([*header, ERROR_COLUMN])
+        writer.writerow([*map(cell_neutralise, header), ERROR_COLUMN])
         row_no = 0
         for fields in reader:
             if len(fields) <= 1 and is_blank(fields):
                 continue
             row_no += 1
             if row_no in failed:
-                writer.writerow([*fields, failed[row_no]])
+                writer.writerow([*map(cell_neutralise, fields), cell_neutralise(failed[row_no])])
                 if buffer.tell() > 64 * 1024:
                     yield flush()
     yield flush() + encoder.encode("", final=True)

