@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from logs.management.terminal import terminal_text
 from logs.models import JobRun
 from logs.months import Month
 from logs.services.job_runs import JobError
@@ -43,7 +44,7 @@ class JobCommand(BaseCommand, abc.ABC):
         try:
             run = self.run_job(**options)
         except JobError as exc:
-            raise CommandError(str(exc), returncode=EXIT_JOB_FAILED) from exc
+            raise CommandError(terminal_text(str(exc)), returncode=EXIT_JOB_FAILED) from exc
         for line in self.report(run):
-            self.stdout.write(line)
+            self.stdout.write(terminal_text(line))
         self.stdout.write(f"job run #{run.pk} {run.status}")

@@ -2,6 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
+from logs.management.terminal import terminal_text
 from logs.models import Execution
 from logs.selectors import corrected_execution
 from logs.services.ingest import (
@@ -86,7 +87,7 @@ class Command(BaseCommand):
         except SourceError as exc:  # dry run of an unreadable source
             self._exit_rejected(str(exc))
         except Exception as exc:
-            msg = f"unexpected error: {type(exc).__name__}: {exc}"
+            msg = terminal_text(f"unexpected error: {type(exc).__name__}: {exc}")
             raise CommandError(msg) from exc
         if result.rejected:
             self._exit_rejected(result.message, result.execution_name)
@@ -94,11 +95,13 @@ class Command(BaseCommand):
 
     def _exit_rejected(self, message: str, name: str | None = None) -> None:
         label = f"{name}: " if name else ""
-        msg = f"rejected: {label}{message}"
+        msg = terminal_text(f"rejected: {label}{message}")
         raise CommandError(msg, returncode=EXIT_REJECTED)
 
     def _print_summary(self, result: IngestResult) -> None:
-        out = self.stdout.write
+        def out(line: str) -> None:
+            self.stdout.write(terminal_text(line))
+
         mode = "dry run (nothing written)" if result.dry_run else "completed"
         out(f"{result.execution_name}: {mode}")
         out(f"rows read: {result.rows_total:,}  log rows: {result.log_rows:,}")

@@ -3,6 +3,7 @@ from collections.abc import Iterable
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from logs.management.jobs import EXIT_JOB_FAILED
+from logs.management.terminal import terminal_text
 from logs.models import JobRun
 from logs.services.inbox import inbox_pickup
 from logs.services.job_runs import JobError, JobFailed
@@ -26,13 +27,13 @@ class Command(BaseCommand):
         except JobError as exc:
             if isinstance(exc, JobFailed) and exc.job_run is not None:
                 for line in self.report(exc.job_run):
-                    self.stdout.write(line)
-            raise CommandError(str(exc), returncode=EXIT_JOB_FAILED) from exc
+                    self.stdout.write(terminal_text(line))
+            raise CommandError(terminal_text(str(exc)), returncode=EXIT_JOB_FAILED) from exc
         if run is None:
             self.stdout.write("INBOX_URI is not set: there is no inbox to pick up from")
             return
         for line in self.report(run):
-            self.stdout.write(line)
+            self.stdout.write(terminal_text(line))
         self.stdout.write(f"job run #{run.pk} {run.status}")
 
     def report(self, run: JobRun) -> Iterable[str]:

