@@ -142,6 +142,13 @@ REJECTED = [
         csv_bytes([["user_id", "login_count", SCRIPT, SCRIPT.upper()], ["U00001", "1", "a", "b"]]),
         Rejected(r"repeated column in header: <script>alert\(1\)</script>"),
     ),
+    Case(
+        "repeated-terminal-control-column",
+        csv_bytes(
+            [["user_id", "login_count", CLEAR_SCREEN, CLEAR_SCREEN], ["U00001", "1", "", ""]]
+        ),
+        Rejected(r"repeated column in header: \x1b\[2j"),
+    ),
     Case("random-bytes-with-nul", _random_binary(), Rejected(r"not a text CSV file")),
     Case("png-image", PNG, Rejected(r"not a text CSV file")),
     Case(
@@ -267,6 +274,25 @@ PROCESSED = [
                 r"unknown column ignored: '<img src=x onerror=alert\(1\)>'",
                 r"unknown column ignored: '<script>alert\(1\)</script>'",
             ),
+        ),
+    ),
+    Case(
+        "terminal-control-sequences",
+        csv_bytes(
+            [
+                ["user_id", "login_count", "post_count", CLEAR_SCREEN + C1_CSI + "note"],
+                [CLEAR_SCREEN, "1", "1", "a"],  # unknown user: logged with its id
+                ["U00001", CLEAR_SCREEN, C1_CSI + "2J", "b"],
+                [SET_TITLE + "U0000001", "1", "1", "c"],  # too long: named in the message
+                ["U00002", "1", "1", "d"],
+                ["U00003", "1\n\tline 9: fake", "1", "e"],
+            ]
+        ),
+        Processed(
+            rows=5,
+            success=3,
+            failed=7,
+            warnings=(r"unknown column ignored: '\\x1b\[2j\\x9bnote'",),
         ),
     ),
     Case(

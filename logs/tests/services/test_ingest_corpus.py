@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from logs.management.terminal import terminal_text
 from logs.models import Execution, ProcessingError, ProcessingLog
 from logs.services.ingest import ingest_preview
 from logs.tests.corpus import (
+    C1_CSI,
     CASES,
+    CLEAR_SCREEN,
     CMD,
     HEADER,
     LONG_FORMULA,
@@ -26,6 +29,7 @@ from logs.tests.corpus import (
     Processed,
     Rejected,
     Snapshot,
+    assert_terminal_safe,
     case_write,
     counters,
     counters_set_apart,
@@ -62,8 +66,8 @@ def _assert_rejected(
     path: Path, pattern: str, *, execution_name: str | None = None, force: bool = False
 ) -> Execution:
     """Dry run (service and command) then the real command: all reject ``path`` with the same
-    message matching ``pattern``; the real run leaves one rejected Execution with a file error
-    and no log rows or counter change."""
+    message matching ``pattern`` (printed with its control characters escaped); the real run
+    leaves one rejected Execution with a file error and no log rows or counter change."""
     before = Snapshot.take()
     args = ["--execution-name", execution_name] if execution_name is not None else []
     args += ["--force"] if force else []
@@ -77,12 +81,14 @@ def _assert_rejected(
 
     dry = _import(path, *args, "--dry-run")
     assert dry.code == 2, dry
-    assert preview.message in dry.stderr
+    assert terminal_text(preview.message) in dry.stderr
+    assert_terminal_safe(dry.stdout + dry.stderr)
     before.assert_nothing_written()
 
     run = _import(path, *args)
     assert run.code == 2, run
-    assert preview.message in run.stderr
+    assert terminal_text(preview.message) in run.stderr
+    assert_terminal_safe(run.stdout + run.stderr)
     execution = Execution.objects.get(pk__gt=before.last_execution_id)
     assert execution.status == Execution.Status.REJECTED
     assert execution.error_message == preview.message
@@ -166,7 +172,8 @@ def test_generated_name_already_taken_gets_a_suffix(tmp_path, users_with_counter
 def test_processed_file_has_the_counts_of_its_cells(tmp_path, users_with_counters, case):
     """Each processed file of the corpus: the dry run (service and command) and the run (exit 0)
     agree on the counts and warnings, the run records them with one error per failed cell, and
-    keeps the file name and execution name as given."""
+    keeps the file name and execution name as given; both print the warnings and failed cells
+    with their control characters escaped."""
     expected = case.outcome
     path = case_write(tmp_path, case)
     args = ["--execution-name", case.execution_name] if case.execution_name else []
@@ -200,6 +207,10 @@ def test_processed_file_has_the_counts_of_its_cells(tmp_path, users_with_counter
         assert any(re.search(pattern, warning) for warning in execution.warnings), pattern
     for warning in execution.warnings:
         assert f"warning: {warning}" in dry.stdout and f"warning: {warning}" in run.stdout
+    failed = ProcessingLog.objects.filter(execution_name=execution.name, status="failed")
+    messages = list(failed.order_by("log_id").values_list("error_message", flat=True)[:20])
+    for output in (dry.stdout + dry.stderr, run.stdout + run.stderr):
+        assert_terminal_safe(output, shown=messages)
 
 
 def test_header_only_completes_with_a_warning(tmp_path, users_with_counters):
@@ -294,8 +305,9 @@ def test_formula_cells_are_stored_as_text_and_fail_with_their_raw_value(
 # --- through manage.py, as an operator runs it -----------------------------------------------
 
 # A few of each kind: a binary file refused before a row is read, a refused header carrying
-# markup, and processed files with markup in user_ids, CP932 text, and a file name of markup with
-# right-to-left and zero-width characters given on the command line.
+# markup, and processed files with markup in user_ids, CP932 text, a file name of markup with
+# right-to-left and zero-width characters given on the command line, and terminal control
+# sequences in a header name, user_ids and values.
 COMMAND_CASES = [
     CASES[name]
     for name in (
@@ -304,6 +316,7 @@ COMMAND_CASES = [
         "hostile-user-ids",
         "cp932-with-markup",
         "file-name-with-rtl-and-zero-width-characters",
+        "terminal-control-sequences",
     )
 ]
 
@@ -313,7 +326,8 @@ COMMAND_CASES = [
 def test_corpus_files_through_manage_py(tmp_path):
     """``manage.py import_activity`` as whole processes (local settings, as people run it):
     exit 2 with the reason for a refused file, exit 0 with its summary for a processed one,
-    never a traceback; each run recorded as the corpus says, under the file's own name."""
+    never a traceback nor a raw control character on the terminal; each run recorded as the
+    corpus says, under the file's own name."""
     demo_users_seed(count=5)
     environment = {
         key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"
@@ -340,6 +354,7 @@ def test_corpus_files_through_manage_py(tmp_path):
 
     for case, path, run, (stdout, stderr) in zip(COMMAND_CASES, paths, runs, outputs, strict=True):
         assert "Traceback" not in stdout + stderr, (case.name, stderr)
+        assert_terminal_safe(stdout + stderr)
         execution = Execution.objects.get(source=str(path))
         assert execution.file_name == path.name == Path(case.file_name).name
         if isinstance(case.outcome, Rejected):
@@ -361,3 +376,22 @@ def test_corpus_files_through_manage_py(tmp_path):
     assert ProcessingLog.objects.count() == sum(
         case.outcome.log_rows for case in COMMAND_CASES if isinstance(case.outcome, Processed)
     )
+    index = COMMAND_CASES.index(CASES["terminal-control-sequences"])
+    _assert_control_sequences_escaped_on_screen_and_kept_raw(paths[index], outputs[index][0])
+
+
+def _assert_control_sequences_escaped_on_screen_and_kept_raw(path: Path, stdout: str) -> None:
+    """The summary of ``terminal-control-sequences`` shows each sequence as its escape, and the
+    trail keeps the raw text: only the terminal output is rendered."""
+    shown = ("\\x1b[2J", "\\x9b2J", "\\x1b]0;ok\\x1b\\", "\\n\\tline 9: fake")
+    for text in shown:
+        assert text in stdout, (text, stdout)
+    assert "\\x1b[2j\\x9bnote" in stdout  # the ignored header, as its warning quotes it
+    execution = Execution.objects.get(source=str(path))
+    rows = ProcessingLog.objects.filter(execution_name=execution.name)
+    assert rows.filter(user_id=CLEAR_SCREEN, status="failed").count() == 2
+    messages = set(rows.values_list("error_message", flat=True))
+    assert f'login_count: not an integer: "{CLEAR_SCREEN}"' in messages
+    assert f'post_count: not an integer: "{C1_CSI}2J"' in messages
+    errors = ProcessingError.objects.filter(execution=execution)
+    assert errors.get(user_id="U00001", processing_type="post_update").raw_value == C1_CSI + "2J"
