@@ -32,6 +32,17 @@ def shown_sql(expression: str) -> str:
     )
 
 
+def _text_sql(text: str) -> list[str]:
+    """SQL literals (and ``chr(37)`` for each ``%``) whose concatenation is ``text``."""
+    parts: list[str] = []
+    for index, piece in enumerate(text.split("%")):
+        if index:
+            parts.append("chr(37)")
+        if piece:
+            parts.append(sql.Literal(piece).as_string(None))
+    return parts
+
+
 @dataclass(frozen=True)
 class Message:
     """One stored message: a code, its English template (marked for translation where it is
@@ -64,23 +75,26 @@ class Message:
         )
 
     def sql(self, **expressions: str) -> str:
-        """SQL computing ``render`` from SQL expressions (one per field), for a statement with
-        parameters (``%`` doubled)."""
-        text, arguments = [], []
+        """SQL computing ``render`` from SQL expressions (one per field). The SQL holds no ``%``
+        of its own (a ``%`` of the template is ``chr(37)``), so it computes the same text in a
+        statement with parameters and in one without: a ``%`` is a placeholder's mark in the
+        first and itself in the second, and a message must not depend on which it is in."""
+        parts: list[str] = []
+        computed = False  # whether a field comes from an expression
         for literal, name, _, _ in string.Formatter().parse(self.template):
-            text.append(literal.replace("%", "%%"))
+            parts.extend(_text_sql(literal))
             if name is None:
                 continue
             if name in CONSTANTS:
-                text.append(str(CONSTANTS[name]))
+                parts.extend(_text_sql(str(CONSTANTS[name])))
                 continue
-            text.append("%s")
             expression = expressions[name]
-            arguments.append(shown_sql(expression) if name in self.shown else expression)
-        literal = sql.Literal("".join(text)).as_string(None).replace("%", "%%")
-        if not arguments:
-            return literal
-        return f"format({literal}, {', '.join(arguments)})"
+            parts.append(shown_sql(expression) if name in self.shown else expression)
+            computed = True
+        if len(parts) == 1 and not computed:
+            return parts[0]
+        # concat, like format's %s, reads a NULL field as an empty text
+        return f"concat({', '.join(parts)})" if parts else "''"
 
     def parse(self, text: str) -> dict[str, str] | None:
         """The fields of a stored text of this message, or None when it is another one."""

@@ -173,6 +173,44 @@ def test_an_adjustment_request_runs_when_approved(service_users, client_for, sec
     assert _counter("U00002") == (0, 4)
 
 
+def test_the_dry_run_pages_show_the_message_the_correction_stores(
+    service_users, client_for, second_superuser
+):
+    """The reverse page, the reversal request and the adjustment request show a failing cell
+    by the message that the approved correction stores, its values filled in."""
+    original = _import(b"user_id,login_count\nU00001,5\n", "five.csv")
+    UserStatistics.objects.filter(user_id="U00001").update(login_count=2)
+    below = "login_count: 2 → -3 would take the counter below 0"
+    corrector = _english(client_for("corrector"))
+    reverse_url = reverse("admin:logs_execution_reverse", args=[original.pk])
+    page = corrector.get(reverse_url)
+    assert [problem["message"] for problem in page.context["preview"]["problems"]] == [below]
+    assert f"<td>{below}</td>" in page.content.decode()
+    corrector.post(reverse_url, {"reason": "wrong day"})
+    corrector.post(
+        reverse("admin:logs_counter_adjust"),
+        {
+            "user_id": "U00002",
+            "column": "post_count",
+            "operation": "add",
+            "amount": "-4",
+            "reason": "ticket 9",
+        },
+    )
+    negative = "post_count: 0 → -4 would take the counter below 0"
+    for request, message in zip(
+        CorrectionRequest.objects.order_by("pk"), [below, negative], strict=True
+    ):
+        assert [problem["message"] for problem in request.preview["problems"]] == [message]
+        url = reverse("admin:logs_correctionrequest_change", args=[request.pk])
+        assert f"<td>{message}</td>" in second_superuser.get(url).content.decode()
+        second_superuser.post(reverse("admin:logs_correctionrequest_approve", args=[request.pk]))
+        request.refresh_from_db()
+        assert request.execution is not None
+        stored = ProcessingLog.objects.get(execution_name=request.execution.name)
+        assert stored.error_message == message
+
+
 def test_refused_request_says_why(service_users, client_for):
     """An adjustment of an unknown user is refused on the form, with the reason."""
     response = _english(client_for("corrector")).post(

@@ -58,6 +58,21 @@ def test_reverse_dry_run_prints_and_writes_nothing(original):
     assert not Execution.objects.filter(kind=Execution.Kind.REVERSAL).exists()
 
 
+def test_reverse_dry_run_prints_the_message_the_real_run_stores(original, exit_code, capsys):
+    """--dry-run prints a failing cell with the message the reversal then stores, filled in."""
+    UserStatistics.objects.filter(user_id="U00001").update(login_count=2)
+    assert exit_code("reverse_execution", original.name, "--reason", "twice", "--dry-run") == 0
+    printed = capsys.readouterr().out
+    assert (
+        exit_code("reverse_execution", original.name, "--reason", "twice", "--by", "test-corrector")
+        == 0
+    )
+    reversal = Execution.objects.get(kind=Execution.Kind.REVERSAL)
+    stored = ProcessingLog.objects.get(execution_name=reversal.name).error_message
+    assert stored == "login_count: 2 → -3 would take the counter below 0"
+    assert f"  U00001 login_update: {stored}\n" in printed
+
+
 @pytest.mark.parametrize(
     "arguments",
     [

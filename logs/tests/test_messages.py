@@ -5,8 +5,10 @@ warnings in the reader's language while the stored text stays as it was."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import translation
+from psycopg import sql
 
 from logs import messages
 from logs.messages import (
@@ -71,3 +73,30 @@ def test_a_rejected_execution_reads_in_the_readers_language(client_for):
     assert reason in english
     execution.refresh_from_db()
     assert execution.error_message == reason
+
+
+def _sample(message: messages.Message) -> dict[str, str]:
+    """A value per field of ``message``: a raw text field longer than a message quotes."""
+    return {
+        name: (f"{name}-" * 12 if name in message.shown else f"<{name}>")
+        for name in message._pattern.groupindex
+        if name not in messages.CONSTANTS
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "message", messages._CATALOGUE, ids=[message.code for message in messages._CATALOGUE]
+)
+def test_sql_renders_the_stored_text_with_or_without_parameters(message):
+    """A message's SQL computes exactly the Python rendering, in a statement that has
+    parameters and in one that has none (a dry run classifies cells without any)."""
+    values = _sample(message)
+    expressions = {name: sql.Literal(value).as_string(None) for name, value in values.items()}
+    expression = message.sql(**expressions)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {expression}")  # noqa: S608 - the catalogue's SQL
+        without_parameters = cursor.fetchone()[0]
+        cursor.execute(f"SELECT {expression} WHERE %(yes)s", {"yes": True})  # noqa: S608
+        with_parameters = cursor.fetchone()[0]
+    assert without_parameters == with_parameters == message.render(**values)

@@ -183,6 +183,28 @@ def test_dry_run_counts_what_the_reversal_would_do_and_writes_nothing(service_us
     assert real.counts == dry.counts
 
 
+def test_dry_run_messages_are_the_ones_the_real_run_stores(service_users, ingest):
+    """A reversal's and an adjustment's dry run name a failing cell by the message the real run
+    stores, its values filled in (the dry run's statement has no parameters)."""
+    original = ingest("user_id,login_count\nU00001,5\n")
+    set_counters("U00001", 2, 0)
+    message = BELOW_ZERO.render(column="login_count", old=2, result=-3)
+    dry = execution_reverse(execution_name=original.name, reason="undo", dry_run=True)
+    assert [problem.message for problem in dry.problems] == [message]
+    dry_adjust = counter_adjust(
+        user_id="U00001", column="login_count", amount=-5, set_to=False, reason="r", dry_run=True
+    )
+    assert [problem.message for problem in dry_adjust.problems] == [message]
+    real = execution_reverse(execution_name=original.name, reason="undo")
+    assert real.execution is not None
+    assert [row[5] for row in rows_of(real.execution.name)] == [message]
+    real_adjust = counter_adjust(
+        user_id="U00001", column="login_count", amount=-5, set_to=False, reason="r"
+    )
+    assert real_adjust.execution is not None
+    assert [row[5] for row in rows_of(real_adjust.execution.name)] == [message]
+
+
 def test_refusals(service_users, ingest):
     """Refused, writing nothing: a second reversal, a reversal of a reversal, of a run that is
     not completed, of an unknown name, and any correction without a reason."""
