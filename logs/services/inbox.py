@@ -65,6 +65,7 @@ from logs.services.ingest import (
     execution_run,
 )
 from logs.services.job_runs import job_run_record
+from logs.services.sources import path_local, path_text
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,11 @@ MAX_ATTEMPTS = 3  # imports of one object that failed (crash, lost worker) befor
 PROCESSED, REJECTED = "processed", "rejected"
 _LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext('auditsite inbox'), hashtext(%s))"
 _UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext('auditsite inbox'), hashtext(%s))"
+ITEM_NAME_LENGTH = InboxItem._meta.get_field("file_name").max_length
+# The longest name beside a moved file is its sidecar's while it is written, ".NAME.json.part",
+# and NAME may get a ".ID" (up to 20 characters) when its own is taken: a moved file's name
+# keeps room for both within the file system's 255 bytes.
+_MOVED_NAME_BYTES = 255 - len("..json.part") - 20
 
 
 class InboxError(Exception):
@@ -134,9 +140,11 @@ class FolderInbox:
             stat = path.stat()
         except FileNotFoundError:
             return None
+        # A name that is not UTF-8 is known by its path_text everywhere (ledger, execution,
+        # messages); the file is found again from it (``path_local``).
         return InboxObject(
-            uri=str(path),
-            name=path.name,
+            uri=path_text(str(path)),
+            name=path_text(path.name),
             size=stat.st_size,
             version=str(stat.st_mtime_ns),
             modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
@@ -155,7 +163,7 @@ class FolderInbox:
         return sorted(found, key=lambda each: (each.modified, each.name))
 
     def look(self, name: str) -> InboxObject | None:
-        return self._object(self.path / name)
+        return self._object(path_local(str(self.path / name)))
 
     def settled(self, objects: list[InboxObject]) -> tuple[list[InboxObject], list[InboxObject]]:
         if not objects:
@@ -173,7 +181,7 @@ class FolderInbox:
         return complete, growing
 
     def destination(self, *, folder: str, name: str, item_id: int) -> str:
-        target = self.path / folder / name
+        target = self.path / folder / _name_fitted(name)
         if target.exists() or _sidecar(target).exists():
             target = target.with_name(f"{target.stem}.{item_id}{target.suffix}")
         return str(target)
@@ -185,10 +193,10 @@ class FolderInbox:
         partial = target.with_name(f".{target.name}.json.part")
         partial.write_text(json.dumps(marks, indent=2, ensure_ascii=False) + "\n")
         os.replace(partial, _sidecar(target))
-        current = self.look(item.file_name)
+        current = self.look(_name_in_inbox(item))
         if current is None or current.version != item.version:
             return False  # moved already (or another file now has its name: not ours)
-        _rename(Path(current.uri), target)
+        _rename(path_local(current.uri), target)
         return True
 
 
@@ -199,6 +207,22 @@ def _rename(source: Path, target: Path) -> None:
 
 def _sidecar(target: Path) -> Path:
     return target.with_name(f"{target.name}.json")
+
+
+def _name_fitted(name: str) -> str:
+    """``name`` for processed/ or rejected/: as it is, or its stem cut until it fits beside its
+    sidecar (a ``path_text`` is up to four times its file's name)."""
+    if len(name.encode()) <= _MOVED_NAME_BYTES:
+        return name
+    path = PurePosixPath(name)
+    room = _MOVED_NAME_BYTES - len(path.suffix.encode())
+    return path.stem.encode()[:room].decode("utf-8", "ignore") + path.suffix
+
+
+def _name_in_inbox(item: InboxItem) -> str:
+    """The object's name in its inbox, whole (objects are taken only directly in it; the
+    item's ``file_name`` is cut to its column)."""
+    return item.uri.rsplit("/", 1)[-1]
 
 
 def _is_candidate(name: str) -> bool:
@@ -272,7 +296,7 @@ class S3Inbox:
         return self._uri(key)
 
     def move(self, *, item: InboxItem, marks: dict[str, str]) -> bool:
-        current = self.look(item.file_name)
+        current = self.look(_name_in_inbox(item))
         if current is None or current.version != item.version:
             return False  # copied and deleted already (or a new object has its name)
         source_key = current.uri.removeprefix(f"s3://{self.bucket}/")
@@ -360,7 +384,7 @@ def _item_take(*, obj: InboxObject, job_run: JobRun) -> InboxItem:
         Execution.objects.filter(pk=execution.pk).update(size_bytes=obj.size)
         return InboxItem.objects.create(
             uri=obj.uri,
-            file_name=obj.name,
+            file_name=obj.name[:ITEM_NAME_LENGTH],
             size_bytes=obj.size,
             version=obj.version,
             execution=execution,
@@ -379,7 +403,9 @@ def _item_import(*, item: InboxItem) -> Execution:
     if execution.status == Execution.Status.FAILED and item.attempts < MAX_ATTEMPTS:
         with transaction.atomic():
             execution = execution_create(
-                file_name=item.file_name, source=item.uri, source_kind=Execution.SourceKind.INBOX
+                file_name=_name_in_inbox(item),
+                source=item.uri,
+                source_kind=Execution.SourceKind.INBOX,
             )
             item.execution = execution
             item.attempts += 1
@@ -429,7 +455,7 @@ def _item_finish(*, item: InboxItem, report: PickupReport) -> None:
             item.outcome = outcome
             item.destination = _inbox_of(item).destination(
                 folder=PROCESSED if outcome == InboxItem.Outcome.PROCESSED else REJECTED,
-                name=item.file_name,
+                name=_name_in_inbox(item),
                 item_id=item.pk,
             )
             item.state = InboxItem.State.MOVING

@@ -58,13 +58,45 @@ def _split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+# A byte of a file name that is not UTF-8, as ``path_text`` writes it.
+_ESCAPED_BYTE = re.compile(rb"\\x([89a-f][0-9a-f])")
+
+
+def path_text(path: str) -> str:
+    """A local path (or file name) as text every column and message takes: the path itself
+    when it is valid Unicode; else the bytes of it that are not UTF-8 (which Python hands over
+    as lone surrogates, ``os.fsdecode``) written ``\\xNN``, e.g. ``\\xff\\xfeactivity.csv``.
+    ``path_local`` finds the file again from it."""
+    try:
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:  # a lone surrogate no file system byte decodes to
+        return path.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def path_local(text: str) -> Path:
+    """The local file a ``path_text`` names: that path when it exists, else the one whose name
+    has the bytes its ``\\xNN`` escapes stand for (when that one exists)."""
+    path = Path(text)
+    if "\\x" not in text or os.path.lexists(path):
+        return path
+    try:
+        raw = os.fsencode(text)
+    except UnicodeEncodeError:  # not a path_text: a lone surrogate no byte decodes to
+        return path
+    raw = _ESCAPED_BYTE.sub(lambda match: bytes.fromhex(match[1].decode()), raw)
+    named = Path(os.fsdecode(raw))
+    return named if os.path.lexists(named) else path
+
+
 @contextlib.contextmanager
 def local_copy(source: str) -> Iterator[Path]:
-    """Yield a local path for ``source``: the path itself, or a temporary copy of an S3 object."""
+    """Yield a local path for ``source``: the path itself (or the file its ``path_text``
+    names), or a temporary copy of an S3 object."""
     if not source.startswith("s3://"):
-        path = Path(source)
+        path = path_local(source)
         if not path.is_file():
-            msg = FILE_MISSING.render(source=source)
+            msg = FILE_MISSING.render(source=path_text(source))
             raise SourceError(msg)
         yield path
         return

@@ -178,6 +178,49 @@ def test_empty_or_missing_file_is_a_form_error(uploader, users):
         assert 'class="errorlist' in response.content.decode()
 
 
+def _multipart(disposition: bytes) -> bytes:
+    """A multipart body of one file part, its Content-Disposition parameters as given."""
+    return (
+        b'--B\r\nContent-Disposition: form-data; name="file"; ' + disposition + b"\r\n"
+        b"Content-Type: text/csv\r\n\r\nuser_id,login_count\nU00001,1\n\r\n--B--\r\n"
+    )
+
+
+def test_a_file_name_that_is_not_utf8_is_never_a_server_error(
+    uploader, users, media, eager_tasks, django_capture_on_commit_callbacks
+):
+    """A file name whose bytes are not UTF-8: sent raw, Django drops the part's header and the
+    form asks for a file; percent-encoded (RFC 2231), each bad byte reads as U+FFFD and the file
+    is imported under that name."""
+    raw = uploader.generic(
+        "POST",
+        UPLOAD,
+        _multipart(b'filename="\xff\xfeactivity.csv"'),
+        content_type="multipart/form-data; boundary=B",
+    )
+    assert raw.status_code == 200 and 'class="errorlist' in raw.content.decode()
+    assert _stored_files(media) == [] and not Execution.objects.exists()
+    encoded = uploader.generic(
+        "POST",
+        UPLOAD,
+        _multipart(b"filename*=UTF-8''%FF%FEactivity.csv"),
+        content_type="multipart/form-data; boundary=B",
+    )
+    assert encoded.status_code == 302
+    preview = uploader.get(encoded["Location"])
+    assert preview.context["pending"].file_name == "\ufffd\ufffdactivity.csv"
+    with django_capture_on_commit_callbacks(execute=True):
+        uploader.post(
+            reverse("admin:logs_execution_upload_confirm", args=[preview.context["pending"].token]),
+            {"confirm": "1"},
+        )
+    execution = Execution.objects.get()
+    assert (execution.status, execution.file_name) == (
+        Execution.Status.COMPLETED,
+        "\ufffd\ufffdactivity.csv",
+    )
+
+
 def test_file_beyond_max_upload_mb_is_refused(uploader, users, media, settings, kept_chunks):
     """A request declaring more than MAX_UPLOAD_MB is refused (413, with a message) before a
     byte of its file is kept; nothing is stored."""

@@ -49,9 +49,18 @@ from logs.services.ingest.staging import (
     users_lock,
     work_tables_create,
 )
-from logs.services.sources import FileFacts, SourceError, inspect_file, local_copy, stored_copy
+from logs.services.sources import (
+    FileFacts,
+    SourceError,
+    inspect_file,
+    local_copy,
+    path_text,
+    stored_copy,
+)
 
 logger = logging.getLogger(__name__)
+
+FILE_NAME_LENGTH = Execution._meta.get_field("file_name").max_length
 
 
 class ExecutionNotPending(Exception):
@@ -104,11 +113,13 @@ def execution_create(
     whose failed rows the file fixes).
 
     An explicit name that is too long or already used is a rejection known before running:
-    the rejected Execution is recorded and ``IngestRejected`` raised.
+    the rejected Execution is recorded and ``IngestRejected`` raised. A file name or path that
+    is not valid Unicode (bytes that are not UTF-8) is recorded as its ``path_text``.
     """
+    file_name = path_text(file_name)
     fields = {
-        "file_name": file_name,
-        "source": source or (str(path) if path else stored_file or ""),
+        "file_name": file_name[:FILE_NAME_LENGTH],
+        "source": path_text(source or (str(path) if path else stored_file or "")),
         "source_kind": source_kind,
         "uploaded_by": uploaded_by,
         "force": force,

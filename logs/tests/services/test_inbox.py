@@ -20,6 +20,7 @@ from logs.models import Execution, InboxItem, JobRun
 from logs.services import inbox as inbox_service
 from logs.services.inbox import MAX_ATTEMPTS, inbox_pickup
 from logs.services.job_runs import JobFailed
+from logs.services.sources import path_text
 from logs.tests.support import command_run
 from users.services import demo_users_seed
 
@@ -347,3 +348,47 @@ def test_pickup_command_reports_what_it_took(folder, settings):
         0,
         "INBOX_URI is not set: there is no inbox to pick up from",
     )
+
+
+@pytest.mark.django_db
+def test_names_that_are_not_utf8_are_imported_once_and_moved(folder, monkeypatch):
+    """Files whose names hold bytes that are not UTF-8 — a short one, and a Shift_JIS name whose
+    text form is four times its length — are imported or rejected like any other and moved,
+    known everywhere by their path_text (cut to fit the file system and the columns), even when
+    the move is finished by the next pickup; a later pickup finds nothing left."""
+    good, bad = os.fsdecode(b"\xff\xfegood.csv"), os.fsdecode(b"\xff\xfebad.csv")
+    long = os.fsdecode(("売上データ" * 20).encode("cp932") + b".csv")
+    for name, body in ((good, GOOD), (long, OTHER), (bad, BAD)):
+        folder.put(name, body)
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("killed during the move")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(inbox_service, "_rename", crash)
+        with pytest.raises(JobFailed, match="killed during the move"):
+            inbox_pickup()
+    assert {item.state for item in InboxItem.objects.all()} == {InboxItem.State.MOVING}
+    run = inbox_pickup()
+    assert run is not None and run.status == JobRun.Status.SUCCEEDED
+
+    good_text, bad_text = "\\xff\\xfegood.csv", "\\xff\\xfebad.csv"
+    (imported,) = _executions(folder.uri_of(good_text))
+    assert (imported.status, imported.file_name) == (Execution.Status.COMPLETED, good_text)
+    (refused,) = _executions(folder.uri_of(bad_text))
+    assert (refused.status, refused.file_name) == (Execution.Status.REJECTED, bad_text)
+    long_text = path_text(long)
+    assert len(long_text) > 255
+    (other,) = _executions(folder.uri_of(long_text))
+    assert other.status == Execution.Status.COMPLETED and other.success_count == 1
+    assert other.file_name == long_text[:255]
+    assert InboxItem.objects.get(uri=folder.uri_of(long_text)).file_name == long_text[:255]
+    assert folder.names() == []
+    moved_long = next(name for name in folder.names("processed") if name != good_text)
+    assert long_text.startswith(moved_long.removesuffix(".csv")) and moved_long.endswith(".csv")
+    assert folder.names("rejected") == [bad_text]
+    assert folder.marks("processed", good_text)["auditsite-execution"] == imported.name
+
+    again = inbox_pickup()
+    assert again is not None and again.details["taken"] == []
+    assert Execution.objects.count() == 3

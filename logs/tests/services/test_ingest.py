@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from logs.models import Execution, ProcessingError, ProcessingLog
+from logs.services.failed_rows import execution_failed_rows
 from logs.services.ingest import (
     IngestRejected,
     execution_create,
@@ -16,9 +23,10 @@ from logs.services.ingest import (
     header_parse,
     ingest_preview,
 )
-from logs.services.sources import SourceError
-from logs.tests.support import command_run
+from logs.services.sources import SourceError, local_copy, path_local, path_text
+from logs.tests.support import command_run, database_url_for_processes
 from users.models import ServiceUser, UserStatistics
+from users.services import demo_users_seed
 
 pytestmark = pytest.mark.django_db
 
@@ -490,6 +498,83 @@ def test_command_missing_file_exits_two(db, tmp_path, capsys):
     run = command_run("import_activity", str(tmp_path / "nope.csv"))
     assert run.code == 2
     assert "no such file" in run.stderr
+
+
+# A file name that is not UTF-8 (bytes 0xFF 0xFE), as Linux has it and as Python hands it over.
+NOT_UTF8_NAME = os.fsdecode(b"\xff\xfeactivity.csv")
+NOT_UTF8_TEXT = "\\xff\\xfeactivity.csv"  # the name as it is recorded
+GENERATED_NAME = re.compile(r"user-log-\d{8}-\d{6}(-\d+)?")
+
+
+def test_a_path_that_is_not_utf8_is_recorded_as_text_and_found_again(tmp_path):
+    """path_text writes a name's bytes that are not UTF-8 as \\xNN (a valid name as it is);
+    path_local finds the file from that text, preferring a file named by the text itself."""
+    path = tmp_path / NOT_UTF8_NAME
+    path.write_bytes(b"x")
+    assert path_text(NOT_UTF8_NAME) == NOT_UTF8_TEXT
+    assert path_text(str(path)) == f"{tmp_path}/{NOT_UTF8_TEXT}"
+    assert path_text("ユーザー.csv") == "ユーザー.csv"
+    assert path_text("\ud800.csv") == "\\ud800.csv"  # a surrogate no byte decodes to
+    assert path_local(path_text(str(path))) == path
+    assert path_local(str(tmp_path / "nope\\xff.csv")) == tmp_path / "nope\\xff.csv"
+    literal = tmp_path / NOT_UTF8_TEXT  # a valid name that happens to read like one
+    literal.write_bytes(b"y")
+    assert path_local(path_text(str(path))) == literal
+    with local_copy(path_text(str(path))) as found:
+        assert found == literal
+
+
+def test_command_imports_a_file_whose_name_is_not_utf8(service_users, tmp_path):
+    """import_activity of a file whose name holds bytes that are not UTF-8 processes it: the
+    file name and source are recorded as their path_text, the execution named as SPEC §4 says
+    (the stem is no ``user-log-…`` name: generated), and the failed rows download from it."""
+    path = tmp_path / NOT_UTF8_NAME
+    path.write_bytes(b"user_id,login_count\nU00001,1\nU00002,x\n")
+    run = command_run("import_activity", str(path))
+    assert run.code == 0, run.stderr
+    execution = Execution.objects.get()
+    assert execution.status == Execution.Status.COMPLETED
+    assert execution.file_name == NOT_UTF8_TEXT
+    assert execution.source == f"{tmp_path}/{NOT_UTF8_TEXT}"
+    assert GENERATED_NAME.fullmatch(execution.name)
+    assert (execution.success_count, execution.failed_count) == (1, 1)
+    download = execution_failed_rows(execution=execution)
+    assert download.file_name == "\\xff\\xfeactivity-failed-rows.csv"
+    content = b"".join(download.content).decode("utf-8-sig")
+    assert content.startswith("user_id,login_count,error\r\nU00002,x,")
+    named = tmp_path / f"user-log-20260105-093000{NOT_UTF8_NAME}"
+    named.write_bytes(b"user_id,post_count\nU00001,1\n")
+    assert command_run("import_activity", str(named)).code == 0
+    latest = Execution.objects.latest("pk").name
+    assert GENERATED_NAME.fullmatch(latest) and not latest.startswith("user-log-20260105")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_manage_py_imports_a_file_whose_name_is_not_utf8(tmp_path):
+    """``manage.py import_activity`` as a whole process (local settings), given the name's own
+    bytes on its command line: exit 0, the file name recorded as its path_text."""
+    demo_users_seed(count=2)
+    path = tmp_path / NOT_UTF8_NAME
+    path.write_bytes(b"user_id,login_count\nU00001,1\n")
+    environment = {
+        key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"
+    }
+    environment["DATABASE_URL"] = database_url_for_processes()
+    manage = Path(settings.BASE_DIR) / "manage.py"
+    run = subprocess.run(  # noqa: S603 - our interpreter, our command
+        [sys.executable, str(manage), "import_activity", os.fsencode(path)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    execution = Execution.objects.get()
+    assert (execution.status, execution.file_name) == (Execution.Status.COMPLETED, NOT_UTF8_TEXT)
+    assert f"{execution.name}: completed" in run.stdout
+    assert ProcessingLog.objects.get().new_value == 1
 
 
 def test_command_unexpected_error_exits_one(service_users, write, monkeypatch):
