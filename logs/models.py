@@ -40,8 +40,8 @@ class ProcessingLog(models.Model):
         indexes = [
             models.Index(fields=["execution_name"], name="plogs_execution_idx"),
             models.Index(fields=["user_id", "-processed_at"], name="plogs_user_time_idx"),
-            models.Index(fields=["status"], name="plogs_status_idx"),
-            models.Index(fields=["processed_at"], name="plogs_processed_at_idx"),
+            # Newest-first pages, status over a date window and seed 6.3 (index-only), in one.
+            models.Index(fields=["processed_at", "log_id", "status"], name="plogs_time_idx"),
         ]
         constraints = [
             models.CheckConstraint(
