@@ -22,11 +22,15 @@ shared machine falls on all of them alike:
   range, a status filter), the user lookup, the executions list, one execution's page and the
   dashboard.
 
-Then, in process, where each page spends its time (its SQL, as Django's cursor saw it, against
-the whole request), and ``EXPLAIN (ANALYZE, BUFFERS)`` of the slowest statement seen.
+Then, in process, where each page spends its time (its SQL, as Django's cursor saw it, and
+this process's CPU time, against the whole request: on a shared machine the difference is
+mostly waiting for a core), and ``EXPLAIN (ANALYZE, BUFFERS)`` of the slowest statement seen.
+The dashboard's 30 days (read from ``processing_log_counts``, which the loader fills as imports
+do) are checked equal to seed 6.3 over the rows.
 
 ``BENCH_B3_REUSE=1`` keeps a database this benchmark loaded earlier the same business day with
-the same size (only migrating it), instead of loading it again.
+the same size (only migrating it), instead of loading it again. ``--quick`` works in a database
+of its own (``…_quick``), so a smoke run leaves a loaded 10M one alone.
 """
 
 from __future__ import annotations
@@ -184,6 +188,7 @@ def _generate(rows: int) -> dict:
     from logs.models import Execution
     from logs.months import Month, business_tz
     from logs.services.integrity import execution_digest
+    from logs.services.log_counts import log_counts_rebuild
     from logs.services.partitions import partition_create, partitions_ensure
 
     timings: dict[str, float] = {}
@@ -299,6 +304,11 @@ def _generate(rows: int) -> dict:
         execution.save(update_fields=["digest"])
     timings["digests_s"] = time.perf_counter() - started
 
+    # The dashboard's rollup, as each import would have recorded it beside its rows.
+    started = time.perf_counter()
+    log_counts_rebuild(execution_names=per_execution)
+    timings["log_counts_s"] = time.perf_counter() - started
+
     started = time.perf_counter()
     last_import = max(entry["at"] for entry in per_execution.values())
     with connection.cursor() as cursor:
@@ -321,6 +331,21 @@ def _generate(rows: int) -> dict:
         cursor.execute("INSERT INTO bench_b3_load VALUES (%s, %s, %s)", [rows, USERS, today])
     timings["counters_and_errors_s"] = time.perf_counter() - started
     return {key: round(value, 1) for key, value in timings.items()}
+
+
+def _dashboard_matches_seed_6_3() -> bool:
+    """Whether the dashboard's 30 days (from the rollup) are seed 6.3 over the rows, the
+    session in the business time zone (as the dashboard counts days)."""
+    from django.db import connection, transaction
+
+    from logs.months import business_tz
+    from logs.selectors import daily_counts
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('TimeZone', %s, true)", [str(business_tz())])
+        cursor.execute(SEED_6_3.replace("'7 days'", "'30 days'"))
+        seed = cursor.fetchall()
+    return [(c.day, c.total, c.success, c.failed) for c in daily_counts(days=30)] == seed
 
 
 def _seed_runs(cursor, queries: dict[str, str], runs: int) -> dict[str, list[float]]:
@@ -462,7 +487,7 @@ def _profile(pages: dict[str, tuple[str, str]], user) -> tuple[dict[str, dict], 
     per_page: dict[str, dict] = {}
     statements: dict[tuple, list[float]] = {}
     for name, (path, _expected) in pages.items():
-        totals, sql_totals, counts = [], [], []
+        totals, cpu_totals, sql_totals, counts = [], [], [], []
         for _run in range(PROFILE_RUNS + 1):
             seen: list[tuple[str, tuple, float]] = []
 
@@ -473,14 +498,15 @@ def _profile(pages: dict[str, tuple[str, str]], user) -> tuple[dict[str, dict], 
                 finally:
                     seen.append((sql, tuple(params or ()), time.perf_counter() - started))
 
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             with connection.execute_wrapper(timed):
                 response = client.get(path)
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             assert response.status_code == 200, (name, response.status_code)
             if _run == 0:
                 continue  # warm-up
             totals.append(elapsed)
+            cpu_totals.append(cpu)
             sql_totals.append(sum(seconds for _sql, _params, seconds in seen))
             counts.append(len(seen))
             for sql, params, seconds in seen:
@@ -489,6 +515,7 @@ def _profile(pages: dict[str, tuple[str, str]], user) -> tuple[dict[str, dict], 
         per_page[name] = {
             "in_process_ms": _ms(statistics.median(totals)),
             "in_process_sql_ms": _ms(statistics.median(sql_totals)),
+            "in_process_python_cpu_ms": _ms(statistics.median(cpu_totals)),
             "statements": int(statistics.median(counts)),
         }
     slowest = sorted(
@@ -505,8 +532,9 @@ def main(quick: bool = False) -> dict:
     from bench._setup import django_bench_db
 
     rows = QUICK_ROWS if quick else ROWS
+    database = f"{DATABASE}_quick" if quick else DATABASE  # a smoke run keeps the big one
     reuse = os.environ.get("BENCH_B3_REUSE", "") == "1"
-    existed = django_bench_db(DATABASE, reuse=reuse)
+    existed = django_bench_db(database, reuse=reuse)
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -516,7 +544,7 @@ def main(quick: bool = False) -> dict:
         loaded = existed and _loaded(cursor, rows=rows)
     if existed and not loaded:
         connection.close()
-        django_bench_db(DATABASE)  # another size or day: load afresh
+        django_bench_db(database)  # another size or day: load afresh
     started = time.perf_counter()
     load = {"reused": True} if loaded else _generate(rows)
     load_seconds = round(time.perf_counter() - started, 1)
@@ -555,6 +583,7 @@ def main(quick: bool = False) -> dict:
         seed_samples = _seed_runs(cursor, seeds, runs)
         seed_plans = {name: _plan_times(cursor, query) for name, query in seeds.items()}
 
+    dashboard_matches = _dashboard_matches_seed_6_3()
     pages = _pages(
         user_id=user_id, execution_id=execution.pk, range_start=today - timedelta(days=60)
     )
@@ -596,6 +625,7 @@ def main(quick: bool = False) -> dict:
         "days": DAYS,
         "partitions": partitions,
         "log_rows_in_seed_6_3_window": week_rows,
+        "dashboard_equals_seed_6_3_over_30_days": dashboard_matches,
         "user_id": user_id,
         "execution_name": execution.name,
         "runs": runs,
