@@ -38,7 +38,11 @@ class ProcessingLog(models.Model):
         verbose_name_plural = _("processing logs")
         permissions = [("export_processinglog", _("Can export processing logs"))]
         indexes = [
-            models.Index(fields=["execution_name"], name="plogs_execution_idx"),
+            # One run's rows by status and type (seed 6.2, its failed cells), index-only.
+            models.Index(
+                fields=["execution_name", "status", "processing_type"],
+                name="plogs_execution_status_idx",
+            ),
             models.Index(fields=["user_id", "-processed_at"], name="plogs_user_time_idx"),
             # Newest-first pages, status over a date window and seed 6.3 (index-only), in one.
             models.Index(fields=["processed_at", "log_id", "status"], name="plogs_time_idx"),

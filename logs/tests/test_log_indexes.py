@@ -14,7 +14,7 @@ from logs.services.partitions import partition_create, partitions_ensure
 TIME_INDEX = importlib.import_module("logs.migrations.0011_processing_logs_time_index")
 PARENT_INDEXES = {
     "processing_logs_pkey": "(log_id, processed_at)",
-    "plogs_execution_idx": "(execution_name)",
+    "plogs_execution_status_idx": "(execution_name, status, processing_type)",
     "plogs_user_time_idx": "(user_id, processed_at DESC)",
     "plogs_time_idx": "(processed_at, log_id, status)",
 }
@@ -55,7 +55,8 @@ def _partition_indexes() -> dict[str, set[str]]:
 @pytest.mark.django_db
 def test_every_partition_has_the_parents_indexes(make_logs):
     """DEFAULT, months made ahead and a month filled from DEFAULT (LIKE, then ATTACH) all get
-    the four indexes, the time index included; the status and processed_at ones are gone."""
+    the four indexes, the time and execution ones included; the status, processed_at and bare
+    execution_name ones are gone."""
     make_logs([{"processed_at": datetime(2011, 3, 5, tzinfo=business_tz())}])  # into DEFAULT
     partitions_ensure(months_ahead=1)  # makes 2011-03 from DEFAULT, and the months ahead
     assert _parent_indexes() == PARENT_INDEXES
@@ -66,18 +67,19 @@ def test_every_partition_has_the_parents_indexes(make_logs):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_migration_builds_the_time_index_again_after_a_stopped_build():
-    """Migrating back to 0010 restores the two old indexes; a build of 0011 stopped after one
-    partition (its index attached, another partition's left unattached under the name the
-    migration gives it) is finished by running the migration again: the parent index is
-    valid and attached on every partition, old indexes dropped."""
+def test_migrations_build_the_indexes_again_after_a_stopped_build():
+    """Migrating back to 0010 restores the three old indexes; builds of 0011 and 0012 stopped
+    half way (0011's attached on one partition, another's left unattached under the name the
+    migration gives it; 0012's only a stray partition index) are finished by running the
+    migrations again: the parent indexes valid and attached on every partition, old ones
+    dropped."""
     partition_create(month=Month(2011, 3))
     try:
         executor = MigrationExecutor(connection)
         executor.migrate([("logs", "0010_processing_log_counts")])
         indexes = _parent_indexes()
-        assert {"plogs_status_idx", "plogs_processed_at_idx"} <= set(indexes)
-        assert "plogs_time_idx" not in indexes
+        assert {"plogs_status_idx", "plogs_processed_at_idx", "plogs_execution_idx"} <= set(indexes)
+        assert "plogs_time_idx" not in indexes and "plogs_execution_status_idx" not in indexes
         with connection.cursor() as cursor:
             cursor.execute(
                 f"CREATE INDEX plogs_time_idx ON ONLY processing_logs {TIME_INDEX.COLUMNS}"
@@ -91,6 +93,11 @@ def test_migration_builds_the_time_index_again_after_a_stopped_build():
             )
             cursor.execute(
                 "CREATE INDEX processing_logs_2011_03_time_idx ON processing_logs_2011_03 (log_id)"
+            )
+            # 0012's build stopped the same way, before its parent index was even made.
+            cursor.execute(
+                "CREATE INDEX processing_logs_default_execution_status_idx "
+                "ON processing_logs_default (user_id)"
             )
         assert "plogs_time_idx" not in _parent_indexes()  # not valid while a partition lacks it
         executor = MigrationExecutor(connection)
