@@ -9,8 +9,12 @@ import environ
 import psycopg
 
 
-def django_bench_db(name: str = "auditsite_bench") -> None:
-    """Point Django at a new database ``name`` (dropped first if it exists) and migrate it."""
+def django_bench_db(name: str = "auditsite_bench", *, reuse: bool = False) -> bool:
+    """Point Django at a new database ``name`` (dropped first if it exists) and migrate it.
+
+    With ``reuse``, an existing database of that name is kept (and migrated) instead: returns
+    whether it existed, so a benchmark with costly data can skip loading it again.
+    """
     # Before anything of auditsite is imported: its package sets the local settings as default.
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditsite.settings.test")
     base = os.environ.get("DATABASE_URL")
@@ -30,8 +34,10 @@ def django_bench_db(name: str = "auditsite_bench") -> None:
         "port": config["PORT"] or None,
     }
     with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        existed = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not (reuse and existed):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
     parts = urlsplit(base)
     os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
 
@@ -40,6 +46,7 @@ def django_bench_db(name: str = "auditsite_bench") -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    return bool(reuse and existed)
 
 
 def checkpoint() -> None:

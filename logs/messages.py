@@ -6,6 +6,7 @@ a stored text by its template and renders the translated template with the same 
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from dataclasses import dataclass, field
@@ -102,9 +103,13 @@ class Message:
         return match.groupdict() if match else None
 
 
+@functools.lru_cache(maxsize=4096)
 def message_recognise(text: str) -> tuple[Message, dict[str, str]] | None:
     """The catalogue's message a stored text was rendered from (the most specific template
-    that matches), with its fields."""
+    that matches), with its fields.
+
+    Remembered per text: a page of log rows repeats a few messages many times, and each is
+    otherwise matched against the whole catalogue. (The fields are not to be changed.)"""
     best = None
     for message in _CATALOGUE:
         if not message.literal_length:  # a bare field ("{error}") would match any text

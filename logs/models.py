@@ -38,10 +38,14 @@ class ProcessingLog(models.Model):
         verbose_name_plural = _("processing logs")
         permissions = [("export_processinglog", _("Can export processing logs"))]
         indexes = [
-            models.Index(fields=["execution_name"], name="plogs_execution_idx"),
+            # One run's rows by status and type (seed 6.2, its failed cells), index-only.
+            models.Index(
+                fields=["execution_name", "status", "processing_type"],
+                name="plogs_execution_status_idx",
+            ),
             models.Index(fields=["user_id", "-processed_at"], name="plogs_user_time_idx"),
-            models.Index(fields=["status"], name="plogs_status_idx"),
-            models.Index(fields=["processed_at"], name="plogs_processed_at_idx"),
+            # Newest-first pages, status over a date window and seed 6.3 (index-only), in one.
+            models.Index(fields=["processed_at", "log_id", "status"], name="plogs_time_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -87,6 +91,39 @@ class ProcessingLogSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.summary_date:%Y-%m} {self.execution_name}"
+
+
+class ProcessingLogCount(models.Model):
+    """The log rows one execution wrote at one ``processed_at``, by status: the dashboard's
+    daily counts (seed 6.3) without reading the rows.
+
+    Written in the transaction that writes the rows (``logs.services.log_counts``), so it never
+    disagrees with them; its rows go when their month's partition is dropped.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    processed_at = models.DateTimeField(_("processed at"))
+    execution_name = models.CharField(_("execution name"), max_length=80)
+    total = models.IntegerField(_("log rows"))
+    success_count = models.IntegerField(_("success"))
+    failed_count = models.IntegerField(_("failed"))
+    skipped_count = models.IntegerField(_("skipped"))
+
+    class Meta:
+        db_table = "processing_log_counts"
+        ordering = ["-processed_at", "execution_name"]
+        verbose_name = _("log row count")
+        verbose_name_plural = _("log row counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["execution_name", "processed_at"],
+                name="plog_counts_execution_time_uniq",
+            ),
+        ]
+        indexes = [models.Index(fields=["processed_at"], name="plog_counts_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.execution_name} {self.processed_at:%Y-%m-%d %H:%M}"
 
 
 UPLOAD_PERMISSION = "logs.upload_csv"  # Execution's own permission: may upload activity CSVs

@@ -10,7 +10,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from logs.models import AccessLog
-from logs.paginators import CappedCountPaginator
+from logs.paginators import keyset_page
 from logs.selectors import executions_lineage
 from logs.services.access import access_record, request_filters
 from users.forms import UserLookupForm
@@ -19,6 +19,7 @@ from users.selectors import user_counters, user_history, user_recent_errors
 LOOKUP_PERMISSION = "users.lookup_serviceuser"
 REQUEST_PERMISSION = "logs.request_correction"  # may ask for an adjustment from this page
 HISTORY_PER_PAGE = 50
+PAGE_PARAM = "page"
 
 
 def user_lookup(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
@@ -36,21 +37,27 @@ def user_lookup(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
     }
     if form.is_valid():
         user_id = form.cleaned_data["user_id"]
-        history = CappedCountPaginator(user_history(user_id=user_id), HISTORY_PER_PAGE).get_page(
-            request.GET.get("page")
+        # Newest first, paged by keyset (no count, no OFFSET: any page costs what the first does).
+        history = keyset_page(
+            user_history(user_id=user_id),
+            token=request.GET.get(PAGE_PARAM),
+            per_page=HISTORY_PER_PAGE,
+            newest_first=True,
         )
         errors = list(user_recent_errors(user_id=user_id))
         # Each change with where it came from (SPEC §4a): kind, who asked and approved, why.
-        lineage = executions_lineage(names={log.execution_name for log in history})
+        lineage = executions_lineage(names={log.execution_name for log in history.rows})
         context.update(
             {
                 "user_id": user_id,
                 "counters": user_counters(user_id=user_id),
                 "history": history,
-                "timeline": [(log, lineage.get(log.execution_name)) for log in history],
+                "timeline": [(log, lineage.get(log.execution_name)) for log in history.rows],
+                "history_links": history.links(
+                    lambda token: "?" + urlencode({"user_id": user_id, PAGE_PARAM: token or ""})
+                ),
                 "can_adjust": request.user.has_perm(REQUEST_PERMISSION),
                 "errors": errors,
-                "extra_query": urlencode({"user_id": user_id}) + "&",
             }
         )
         context["subtitle"] = user_id
@@ -59,6 +66,6 @@ def user_lookup(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
             kind=AccessLog.Kind.LOOKUP,
             user_id=user_id,
             filters=request_filters(request),
-            rows=len(history.object_list) + len(errors),
+            rows=len(history.rows) + len(errors),
         )
     return TemplateResponse(request, "admin/users/serviceuser/lookup.html", context)

@@ -58,6 +58,7 @@ from logs.services.ingest.classify import identifier, literal
 from logs.services.ingest.naming import free_generated_name
 from logs.services.ingest.staging import DROP_STAGING, analyze, users_lock, work_tables_create
 from logs.services.integrity import digest_copy, execution_digest
+from logs.services.log_counts import log_counts_record
 from users.models import ServiceUser
 from users.statistics import STATISTICS, STATISTICS_BY_COLUMN
 
@@ -374,6 +375,7 @@ def _staged_run(
         counts, problems = counts_read(cursor), problems_read(cursor)
         totals = status_totals(counts)
         if execution is not None:
+            log_counts_record(execution_name=execution.name, totals=totals)
             error_store.errors_record_staged_cells(
                 execution=execution, failed_cells=failed_cells_sql()
             )

@@ -36,6 +36,7 @@ from logs.services.errors import errors_purge
 from logs.services.executions import executions_fail_stale
 from logs.services.ingest import execution_create, execution_run
 from logs.services.integrity import execution_digest, logs_verify_run
+from logs.services.log_counts import log_counts_rebuild
 from logs.services.partitions import partition_create, partitions_maintain
 from logs.services.retention import retention_keep_from, retention_run
 from logs.services.summaries import summaries_update
@@ -285,6 +286,7 @@ def _history_write(*, days: list[DemoDay], uploaded_by) -> list[Execution]:
         created_at=F("started_at") - timedelta(seconds=2)
     )
     _counters_update(names=[e.name for e in executions])
+    log_counts_rebuild(execution_names=[e.name for e in executions])
     if settings.ERROR_STORE == "db":  # with DynamoDB, past days' errors are left out
         _history_errors_write(stamped=stamped, executions=executions)
     return executions

@@ -25,6 +25,7 @@ from logs.selectors import ExpiredPartition, partitions_expired, partitions_list
 from logs.services.access import access_logs_purge
 from logs.services.archive import archive_key, archive_manifest_read, partition_archive
 from logs.services.job_runs import job_run_record
+from logs.services.log_counts import log_counts_forget
 from logs.services.summaries import (
     summary_month_pending,
     summary_month_total,
@@ -144,6 +145,7 @@ def partition_drop(*, table: str, month: Month, archived_rows: int | None = None
             raise RetentionRefused(msg)
         with log_deletion_allowed():
             cursor.execute(f"DROP TABLE {quoted}")
+        log_counts_forget(month=month)
     return rows
 
 

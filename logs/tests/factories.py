@@ -9,6 +9,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from logs.models import Execution, ProcessingLog
+from logs.services.log_counts import log_counts_rebuild
 
 
 class ExecutionFactory(DjangoModelFactory[Execution]):
@@ -31,5 +32,8 @@ class ProcessingLogFactory(DjangoModelFactory[ProcessingLog]):
 
     @classmethod
     def create_rows(cls, rows: Iterable[dict[str, Any]]) -> list[ProcessingLog]:
-        """One row per dict of fields, inserted in that order in one statement (log_id order)."""
-        return ProcessingLog.objects.bulk_create([cls.build(**fields) for fields in rows])
+        """One row per dict of fields, inserted in that order in one statement (log_id order),
+        and counted for the dashboard as the engine counts the rows it writes."""
+        created = ProcessingLog.objects.bulk_create([cls.build(**fields) for fields in rows])
+        log_counts_rebuild(execution_names={log.execution_name for log in created})
+        return created

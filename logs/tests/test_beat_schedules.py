@@ -121,11 +121,11 @@ def test_unattended_schedules_are_created_and_an_admins_change_survives():
     assert not PeriodicTask.objects.get(pk=pickup.pk).enabled
 
 
-REQUEUE = importlib.import_module("logs.migrations.0010_requeue_pending")
+REQUEUE = importlib.import_module("logs.migrations.0013_requeue_pending")
 
 
 def test_the_requeue_pass_is_scheduled_every_minute_and_an_admins_change_survives():
-    """0010 schedules the pass queuing pending uploads again every minute, in the business time
+    """0013 schedules the pass queuing pending uploads again every minute, in the business time
     zone; migrating again leaves a schedule an admin changed; reversing removes it."""
     task = PeriodicTask.objects.select_related("crontab").get(name__in=REQUEUE.SCHEDULES)
     assert task.task == "logs.tasks.requeue_pending_runs" and task.enabled
@@ -144,7 +144,7 @@ def test_the_requeue_pass_is_scheduled_every_minute_and_an_admins_change_survive
     REQUEUE.schedules_create(apps, None)
     assert PeriodicTask.objects.filter(name__in=REQUEUE.SCHEDULES).count() == 1
     assert not PeriodicTask.objects.get(pk=task.pk).enabled
-    _migrate("0009_corrections")
+    _migrate("0012_processing_logs_execution_index")
     assert not PeriodicTask.objects.filter(name__in=REQUEUE.SCHEDULES).exists()
-    _migrate("0010_requeue_pending")
+    _migrate("0013_requeue_pending")
     assert PeriodicTask.objects.get(name__in=REQUEUE.SCHEDULES).enabled

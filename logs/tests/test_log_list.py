@@ -1,4 +1,5 @@
-"""The processing-log list: filters, exact user search, default window, no COUNT(*), pruning."""
+"""The processing-log list: filters, exact user search, default window, keyset pages (no
+COUNT, no OFFSET), pruning."""
 
 import re
 from datetime import timedelta
@@ -9,8 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from logs.admin import ProcessingLogAdmin
 from logs.months import Month, business_tz
-from logs.paginators import CappedCountPaginator
+from logs.paginators import AFTER, LogPosition
 from logs.services.partitions import partitions_ensure
 from logs.tests.factories import ExecutionFactory
 
@@ -98,27 +100,120 @@ def test_search_is_an_exact_user_id(client_for, logs):
     assert _shown(client, q="u00001") == []
 
 
-def test_list_never_counts_the_whole_table(client_for, logs):
-    """Every COUNT the list runs is bounded by a LIMIT; no full COUNT(*) of processing_logs."""
+def test_list_never_counts_nor_skips_rows(client_for, logs):
+    """The list runs no COUNT and no OFFSET over processing_logs, on its first page or later
+    ones, filtered or not: a page is one indexed range read (keyset)."""
     client = client_for("auditor")
     with CaptureQueriesContext(connection) as queries:
         client.get(URL)
         client.get(URL, {"status": "success"})
         client.get(URL, {"q": "U00001"})
-    counts = [
-        q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and "processing_logs" in q["sql"]
+        token = LogPosition.of(logs[2]).token(AFTER)
+        assert client.get(URL, {"p": token}).status_code == 200
+    reads = [q["sql"] for q in queries if "processing_logs" in q["sql"]]
+    assert len(reads) >= 4
+    for sql in reads:
+        assert "COUNT(" not in sql.upper() and "OFFSET" not in sql.upper(), sql
+
+
+@pytest.fixture
+def one_run(make_logs):
+    """23 rows of one run (one processed_at for all, as a run writes them) and 4 of a later
+    run, in the current month, some failed."""
+    partitions_ensure(months_ahead=0)
+    now = timezone.now()
+    rows = [
+        {
+            "execution_name": "run-big",
+            "user_id": f"U{n:05d}",
+            "status": "failed" if n % 3 == 0 else "success",
+            "processed_at": now - timedelta(hours=1),
+        }
+        for n in range(23)
     ]
-    assert counts, "the list shows a (bounded) count"
-    for sql in counts:
-        assert re.search(r"LIMIT \d+", sql), sql
+    rows += [
+        {"execution_name": "run-next", "user_id": "U00001", "status": "failed", "processed_at": now}
+        for _ in range(4)
+    ]
+    return make_logs(rows)
 
 
-def test_huge_result_uses_the_planner_estimate(client_for, logs, monkeypatch):
-    """Past the exact-count limit the list says "about N" and pages on without a count."""
-    monkeypatch.setattr(CappedCountPaginator, "exact_limit", 2)
-    response = client_for("auditor").get(URL, HTTP_ACCEPT_LANGUAGE="en")
-    assert response.context["cl"].paginator.is_estimate
-    assert "(estimated)" in response.content.decode()
+def _links(response) -> dict[str, str | None]:
+    return response.context["cl"].keyset_links
+
+
+@pytest.mark.parametrize(
+    "params, newest_first",
+    [({}, True), ({"status": "failed"}, True), ({"o": "1"}, False), ({"o": "-1"}, True)],
+)
+def test_pages_follow_each_other_across_one_runs_rows(
+    client_for, one_run, settings, monkeypatch, params, newest_first
+):
+    """Following "next" from the first page shows every matching row once, in (processed_at,
+    log_id) order, though a page boundary falls among rows of one processed_at; filters and
+    order stay in the links; "previous" gives back each page, "first" the first one."""
+    monkeypatch.setattr(ProcessingLogAdmin, "list_per_page", 5)
+    client = client_for("auditor")
+    expected = [
+        log.log_id
+        for log in sorted(
+            (log for log in one_run if params.get("status") in (None, log.status)),
+            key=lambda log: (log.processed_at, log.log_id),
+            reverse=newest_first,
+        )
+    ]
+    response = client.get(URL, params)
+    pages = [[log.log_id for log in response.context["cl"].result_list]]
+    assert _links(response) == {"first": None, "previous": None, "next": _links(response)["next"]}
+    responses = [response]
+    while _links(responses[-1])["next"]:
+        link = _links(responses[-1])["next"]
+        for key, value in params.items():
+            assert f"{key}={value}" in link
+        responses.append(client.get(URL + link))
+        pages.append([log.log_id for log in responses[-1].context["cl"].result_list])
+    assert [log_id for page in pages for log_id in page] == expected
+    assert all(len(page) == 5 for page in pages[:-1]) and 1 <= len(pages[-1]) <= 5
+    for number in range(len(pages) - 1, 0, -1):
+        back = client.get(URL + _links(responses[number])["previous"])
+        assert [log.log_id for log in back.context["cl"].result_list] == pages[number - 1]
+    first = client.get(URL + _links(responses[-1])["first"])
+    assert [log.log_id for log in first.context["cl"].result_list] == pages[0]
+
+
+def test_last_page_of_an_exact_multiple_has_no_next(client_for, one_run, monkeypatch):
+    """27 rows at 9 a page: three pages, and the third offers no (empty) fourth."""
+    monkeypatch.setattr(ProcessingLogAdmin, "list_per_page", 9)
+    client = client_for("auditor")
+    response = client.get(URL)
+    seen = len(response.context["cl"].result_list)
+    for _ in range(2):
+        response = client.get(URL + _links(response)["next"])
+        seen += len(response.context["cl"].result_list)
+    assert seen == 27 and _links(response)["next"] is None
+
+
+@pytest.mark.parametrize("token", ["garbage", "a12_", "b1_x", "a" + "9" * 20 + "_1", "c1_1"])
+def test_a_page_token_that_is_not_one_gives_the_first_page(client_for, one_run, token):
+    """A hand-made or truncated page parameter shows the first page, never an error."""
+    client = client_for("auditor")
+    first = [log.log_id for log in client.get(URL).context["cl"].result_list]
+    response = client.get(URL, {"p": token})
+    assert response.status_code == 200
+    assert [log.log_id for log in response.context["cl"].result_list] == first
+
+
+def test_page_links_are_shown_in_the_readers_language(client_for, one_run, monkeypatch):
+    """The pager reads first / previous / next (最初へ / 前へ / 次へ) and nothing else: no
+    row count."""
+    monkeypatch.setattr(ProcessingLogAdmin, "list_per_page", 5)
+    client = client_for("auditor")
+    second = _links(client.get(URL))["next"]
+    for language, words in (("en", "first previous next"), ("ja", "最初へ 前へ 次へ")):
+        html = client.get(URL + second, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        pager = re.search(r'<p class="paginator keyset-links">(.*?)</p>', html, re.S)
+        assert pager is not None
+        assert " ".join(re.sub(r"<[^>]+>", " ", pager.group(1)).split()) == words
 
 
 def test_default_window_prunes_old_partitions(client_for, logs):

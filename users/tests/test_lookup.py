@@ -61,7 +61,8 @@ def history(make_logs):
 
 
 def test_lookup_timeline_equals_seed_6_1(client_for, history):
-    """Every page of the timeline together is seed 6.1's result, newest first."""
+    """Every page of the timeline together is seed 6.1's result, newest first, each page read
+    from the one before it (keyset) and back again."""
     with connection.cursor() as cursor:
         # The timeline crosses monthly partitions.
         cursor.execute(
@@ -72,16 +73,18 @@ def test_lookup_timeline_equals_seed_6_1(client_for, history):
         columns = [column.name for column in cursor.description]
         seed = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     client = client_for("support")
-    shown = []
-    page = 1
-    while True:
-        response = _lookup(client, "U00001", page=page)
-        assert response.status_code == 200
-        shown.extend(response.context["history"].object_list)
-        if not response.context["history"].has_next():
-            break
-        page += 1
-    assert page == -(-len(seed) // HISTORY_PER_PAGE)
+    pages = [_lookup(client, "U00001").context["history"]]
+    while pages[-1].next_token:  # the "next" link, as a reader follows it
+        pages.append(_lookup(client, "U00001", page=pages[-1].next_token).context["history"])
+    shown = [log for page in pages for log in page.rows]
+    assert len(pages) == -(-len(seed) // HISTORY_PER_PAGE)
+    assert all(len(page.rows) == HISTORY_PER_PAGE for page in pages[:-1])
+    # And back: each "previous" link gives the page before, the first one has none.
+    back = pages[-1]
+    for expected in reversed(pages[:-1]):
+        back = _lookup(client, "U00001", page=back.previous_token).context["history"]
+        assert [log.log_id for log in back.rows] == [log.log_id for log in expected.rows]
+    assert back.previous_token is None
     assert [log.processed_at for log in shown] == [row["processed_at"] for row in seed]
     assert sorted(log.log_id for log in shown) == sorted(row["log_id"] for row in seed)
     # Within one run (same processed_at) the later cell comes first: log_id descending.
@@ -127,14 +130,14 @@ def test_lookup_of_an_id_not_in_users(client_for, make_logs):
     html = response.content.decode()
     assert response.context["counters"].user is None
     assert "User not found in users table" in html
-    assert len(response.context["history"].object_list) == 1
+    assert len(response.context["history"].rows) == 1
 
 
 def test_lookup_is_exact(client_for, history):
     """A prefix or another case finds nothing: the id is matched exactly (and uses its index)."""
     for typed in ("U0000", "u00001"):
         response = _lookup(client_for("support"), typed)
-        assert list(response.context["history"].object_list) == []
+        assert response.context["history"].rows == []
 
 
 def test_users_list_links_each_user_to_the_lookup(client_for, history):

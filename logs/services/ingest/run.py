@@ -49,6 +49,7 @@ from logs.services.ingest.staging import (
     users_lock,
     work_tables_create,
 )
+from logs.services.log_counts import log_counts_record
 from logs.services.sources import (
     FileFacts,
     SourceError,
@@ -336,6 +337,7 @@ def _ingest(
                 fixed=fixed,
             )
             counts, problems = counts_read(cursor), problems_read(cursor)
+            log_counts_record(execution_name=execution_name, totals=status_totals(counts))
             error_store.errors_record_staged_cells(
                 execution=execution, failed_cells=failed_cells_sql()
             )

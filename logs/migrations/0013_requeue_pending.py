@@ -56,7 +56,7 @@ def schedules_remove(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("logs", "0009_corrections"),
+        ("logs", "0012_processing_logs_execution_index"),
     ]
 
     operations = [
