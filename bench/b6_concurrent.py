@@ -81,6 +81,15 @@ class _WaitSampler(threading.Thread):
         }
 
 
+def _elapsed(stdout: bytes) -> float:
+    """The run time ``import_activity`` printed in its summary."""
+    found = re.search(rb"elapsed: ([0-9.]+) s", stdout)
+    if found is None:
+        msg = f"no elapsed time in the import's output: {stdout[-500:]!r}"
+        raise RuntimeError(msg)
+    return float(found.group(1))
+
+
 def main(quick: bool = False) -> dict:
     from bench._setup import checkpoint, django_bench_db
 
@@ -125,15 +134,16 @@ def main(quick: bool = False) -> dict:
             )
             sampled = sampler.stop()
             names = [path.stem for path in paths]
-            ends = Execution.objects.filter(
-                name__in=names, status=Execution.Status.COMPLETED, log_rows=2 * rows
-            ).values_list("finished_at", flat=True)
-            assert len(ends) == FILES, f"{len(ends)} of {FILES} imports completed"
-            committed = sorted(end.timestamp() - started for end in ends)
-            reported = [
-                float(re.search(rb"elapsed: ([0-9.]+) s", done.stdout).group(1))
-                for done in finished
+            ends = [
+                end.timestamp()
+                for end in Execution.objects.filter(
+                    name__in=names, status=Execution.Status.COMPLETED, log_rows=2 * rows
+                ).values_list("finished_at", flat=True)
+                if end is not None
             ]
+            assert len(ends) == FILES, f"{len(ends)} of {FILES} imports completed"
+            committed = sorted(end - started for end in ends)
+            reported = [_elapsed(done.stdout) for done in finished]
             return {
                 "wall_seconds": round(seconds, 2),
                 "import_seconds_reported": [round(t, 2) for t in reported],
