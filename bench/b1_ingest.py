@@ -14,9 +14,7 @@ so a slow spell of the machine weighs on both sides of a ratio.
 from __future__ import annotations
 
 import io
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -124,13 +122,11 @@ def _whole_processes(directory: Path, rows: int) -> tuple[list[float], list[floa
     against a process that only COPYs the same rows, alternating, each after a checkpoint."""
     from django.db import connection
 
-    from bench._data import csv_write
+    from bench._data import csv_write, manage_command, processes_time
     from bench._setup import checkpoint
 
     params = connection.get_connection_params()
     url = psycopg_url(params)
-    base_dir = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "auditsite.settings.local"}
     copy_times: list[float] = []
     import_times: list[float] = []
     for round_number in range(1, PROCESS_ROUNDS + 1):
@@ -144,15 +140,13 @@ def _whole_processes(directory: Path, rows: int) -> tuple[list[float], list[floa
         )
         steps = [
             (copy_times, [sys.executable, "-c", _COPY_PROCESS, url, str(payload)]),
-            (import_times, [sys.executable, "manage.py", "import_activity", str(path)]),
+            (import_times, manage_command("import_activity", str(path))),
         ]
         if round_number % 2 == 0:
             steps.reverse()
         for times, command in steps:
             checkpoint()
-            started = time.perf_counter()
-            subprocess.run(command, cwd=base_dir, env=env, check=True, capture_output=True)
-            times.append(time.perf_counter() - started)
+            times.append(processes_time([command])[0])
     return copy_times, import_times
 
 

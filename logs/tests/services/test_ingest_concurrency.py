@@ -98,6 +98,39 @@ def _users_row_locked(user_id: str):
     return held_in_another_connection(sql, [user_id])
 
 
+def _lock_wait_events() -> set[str]:
+    """The heavyweight locks backends of this database wait on (``transactionid`` and
+    ``tuple``: a row another transaction holds; ``advisory``, ``relation``: wider locks)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT wait_event FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+@contextlib.contextmanager
+def _held_open_after_applying(monkeypatch, execution: Execution) -> Iterator[threading.Event]:
+    """The run of ``execution`` stops once its file is applied, inside its transaction (users
+    locked, log rows and counters written, the Execution completed, not committed), until the
+    block ends; yields the event set when it stands there."""
+    applied, release = threading.Event(), threading.Event()
+    real_ingest = ingest_run._ingest
+
+    def ingest_then_hold(*args, **kwargs):
+        tally = real_ingest(*args, **kwargs)
+        if kwargs.get("execution") is not None and kwargs["execution"].pk == execution.pk:
+            applied.set()
+            release.wait(WAIT_SECONDS)
+        return tally
+
+    monkeypatch.setattr(ingest_run, "_ingest", ingest_then_hold)
+    try:
+        yield applied
+    finally:
+        release.set()
+
+
 class _Worker(threading.Thread):
     """Runs ``target`` in a thread with its own database connection, keeping result or error."""
 
@@ -392,6 +425,84 @@ def test_two_runs_sharing_no_user_do_not_wait_for_each_other(tmp_path):
         assert waiting.is_alive()
     assert waiting.finish().execution.status == Execution.Status.COMPLETED
     assert _counters()["U00004", "login_count"] == 2
+
+
+def test_an_import_over_other_users_completes_while_one_holds_its_transaction_open(
+    tmp_path, monkeypatch
+):
+    """An import sharing no user with another completes while that other has applied its file
+    and keeps its transaction open: an import holds nothing wider than its users' rows."""
+    demo_users_seed(count=6)
+    initial = _counters()
+    rows_a = [("U00001", 1, 2), ("U00002", 3, 0), ("U00003", 0, 4)]
+    rows_b = [("U00004", 2, 2), ("U00005", 1, 1), ("U00006", 5, 0)]
+    path_a = _write_rows(tmp_path / "a.csv", rows_a)
+    path_b = _write_rows(tmp_path / "b.csv", rows_b)
+    held = execution_create(path=path_a, source=str(path_a), file_name=path_a.name)
+
+    with _held_open_after_applying(monkeypatch, held) as applied:
+        holder = _Worker(lambda: execution_run(execution=held))
+        holder.start()
+        wait_for(applied.is_set, "the first import to apply its file")
+        other = _Worker(lambda: _import_file(path_b))
+        other.start()
+        wait_for(
+            lambda: not other.is_alive() or _lock_waiters() > 0,
+            "the second import to end or wait on a lock",
+        )
+        assert not other.is_alive(), f"it waited on {_lock_wait_events()} held by the first"
+        assert other.finish().execution.status == Execution.Status.COMPLETED
+        assert holder.is_alive()
+        assert Execution.objects.get(pk=held.pk).status == Execution.Status.RUNNING
+    assert holder.finish().execution.status == Execution.Status.COMPLETED
+
+    assert _counters() == _expected(initial, rows_a, rows_b)
+    _assert_chains(initial)
+    assert_verify_logs_clean()
+
+
+def test_an_import_over_users_another_holds_stages_its_file_then_waits_on_their_rows(
+    tmp_path, monkeypatch
+):
+    """An import sharing users with one that has applied its file but not committed stages its
+    own file meanwhile, then waits on those users' rows only (no advisory or table lock); once
+    the first commits, it applies, each shared chain going on from the first's values."""
+    demo_users_seed(count=4)
+    initial = _counters()
+    rows_a = [("U00001", 1, 2), ("U00002", 3, 1)]
+    rows_b = [("U00003", 2, 0), ("U00002", 4, 5), ("U00001", 1, 1)]
+    path_a = _write_rows(tmp_path / "a.csv", rows_a)
+    path_b = _write_rows(tmp_path / "b.csv", rows_b)
+    held = execution_create(path=path_a, source=str(path_a), file_name=path_a.name)
+
+    with _held_open_after_applying(monkeypatch, held) as applied:
+        holder = _Worker(lambda: execution_run(execution=held))
+        holder.start()
+        wait_for(applied.is_set, "the first import to apply its file")
+        waiting = _Worker(lambda: _import_file(path_b))
+        waiting.start()
+        wait_for(lambda: _lock_waiters() >= 1, "the second import to wait on a lock")
+        assert _lock_wait_events() == {"transactionid"}
+        second = Execution.objects.exclude(pk=held.pk).get()
+        assert (second.status, second.progress_phase, second.progress_rows) == (
+            Execution.Status.RUNNING,
+            Execution.Phase.APPLYING,
+            len(rows_b),
+        )
+        assert waiting.is_alive()
+    first, result = holder.finish(), waiting.finish()
+
+    assert first.execution.status == result.execution.status == Execution.Status.COMPLETED
+    assert _counters() == _expected(initial, rows_a, rows_b)
+    shared = ProcessingLog.objects.filter(
+        execution_name=result.execution_name, user_id="U00002", processing_type="login_update"
+    ).get()
+    assert (shared.old_value, shared.new_value) == (
+        initial["U00002", "login_count"] + 3,
+        initial["U00002", "login_count"] + 7,
+    )
+    _assert_chains(initial)
+    assert_verify_logs_clean()
 
 
 # --- one Execution, applied once ---------------------------------------------------------
