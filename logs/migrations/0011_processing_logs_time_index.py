@@ -7,57 +7,26 @@
 - The seed's 6.3 (count by day and status since a date) is an index-only scan.
 - The status index alone served none of the pages: one index fewer for every import to fill.
 
-Built the way a live table needs: the parent's index first (ON ONLY, invalid), then each
-partition's CONCURRENTLY (imports keep writing) and attached; once every partition's is attached
-the parent's is valid and new partitions get it like the others. A build stopped half way
-leaves an invalid index, dropped and made again when the migration runs again. Inside a
-transaction (a test migrating in one) the partitions' indexes are built plainly.
+Built the way a live table needs (``_partitioned_index``): each partition's index
+CONCURRENTLY and attached to the parent's, a stopped build finished by running it again.
 """
 
 from django.db import migrations, models
+
+from logs.migrations._partitioned_index import partitioned_index_build
 
 PARENT_INDEX = "plogs_time_idx"
 COLUMNS = "(processed_at, log_id, status)"
 
 
-def _partitions(cursor) -> list[str]:
-    cursor.execute(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = 'processing_logs'::regclass ORDER BY c.relname"
-    )
-    return [name for (name,) in cursor.fetchall()]
-
-
-def _attached(cursor, partition: str) -> bool:
-    """Whether the partition's table has an index attached to the parent's."""
-    cursor.execute(
-        "SELECT 1 FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid "
-        "WHERE i.inhparent = %s::regclass AND x.indrelid = %s::regclass",
-        [PARENT_INDEX, partition],
-    )
-    return cursor.fetchone() is not None
-
-
 def time_index_create(apps, schema_editor) -> None:
-    connection = schema_editor.connection
-    quote = connection.ops.quote_name
-    # CONCURRENTLY as migrate runs it; plainly when run inside a transaction (a test's).
-    concurrently = "" if connection.in_atomic_block else "CONCURRENTLY"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE INDEX IF NOT EXISTS {PARENT_INDEX} ON ONLY processing_logs {COLUMNS}"
-        )
-        for partition in _partitions(cursor):
-            if _attached(cursor, partition):
-                continue
-            index = f"{partition}_time_idx"
-            cursor.execute(f"DROP INDEX {concurrently} IF EXISTS {quote(index)}")
-            cursor.execute(
-                f"CREATE INDEX {concurrently} {quote(index)} ON {quote(partition)} {COLUMNS}"
-            )
-            cursor.execute(f"ALTER INDEX {PARENT_INDEX} ATTACH PARTITION {quote(index)}")
-        cursor.execute("DROP INDEX IF EXISTS plogs_processed_at_idx")
-        cursor.execute("DROP INDEX IF EXISTS plogs_status_idx")
+    partitioned_index_build(
+        schema_editor,
+        parent=PARENT_INDEX,
+        columns=COLUMNS,
+        suffix="time_idx",
+        replaces=("plogs_processed_at_idx", "plogs_status_idx"),
+    )
 
 
 def time_index_drop(apps, schema_editor) -> None:
