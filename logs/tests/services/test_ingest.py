@@ -273,6 +273,40 @@ def test_rows_of_one_user_chain_in_order(service_users, ingest):
     assert counters("U00001") == (6, 0)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        # sorted by user_id but for one repeat at the end; bad ids in between do not count
+        "user_id,login_count\nU00001,2\n,5\nU00002,1\nU00003,1\nU00001,3\n",
+        # sorted, the repeat next to its first row
+        "user_id,login_count\nU00001,2\nU00001,3\nU00002,1\nU00003,1\n",
+    ],
+    ids=["repeat-after-others", "adjacent-repeat"],
+)
+def test_user_repeated_in_a_sorted_file_chains(service_users, ingest, content):
+    """In a file sorted by user_id, a user on a second row still chains from the first row."""
+    set_counters("U00001", 10, 0)
+    result = ingest(content)
+    chain = [row[2:4] for row in logs_of(result) if row[0] == "U00001"]
+    assert chain == [(10, 12), (12, 15)]
+    assert counters("U00001") == (15, 0)
+
+
+def test_users_ascending_with_bad_rows_between_apply_each_once(service_users, ingest):
+    """A file sorted by user_id with missing, long and malformed ids between its rows applies
+    each user's one row and fails the bad ones."""
+    result = ingest(
+        "user_id,login_count\nU00001,1\n,2\nU00002,3\nU0000000000099,4\nU00002x\nU00003,5\n"
+    )
+    assert [row[0] for row in logs_of(result) if row[4] == "success"] == [
+        "U00001",
+        "U00002",
+        "U00003",
+    ]
+    assert [counters(user)[0] for user in ("U00001", "U00002", "U00003")] == [1, 3, 5]
+    assert result.failed_count == 3
+
+
 def test_log_order_is_row_then_registry(service_users, ingest):
     """log_id order is (row order, registry order) whatever the column order in the file."""
     result = ingest("post_count,user_id,login_count\n1,U00001,2\n3,U00002,4\n")
