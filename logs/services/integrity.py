@@ -20,6 +20,7 @@ from logs.selectors import (
 )
 from logs.services.archive import archive_manifest_read
 from logs.services.job_runs import job_run_record
+from logs.services.log_counts import log_counts_problems
 from logs.services.seals import month_executions, month_rows, seal_record, seal_s3_read
 from users.statistics import STATISTICS
 
@@ -237,13 +238,14 @@ def _listed(problems: list[str]) -> list[str]:
 
 def logs_verify() -> list[str]:
     """Every problem with the trail: digests, chains, DEFAULT partition, counters vs logs,
-    month seals."""
+    the dashboard's counts vs logs, month seals."""
     return [
         *_listed(_digest_problems()),
         *_listed(_seal_problems()),
         *_listed(_chain_problems()),
         *_default_partition_problems(),
         *_listed(_counter_problems()),
+        *_listed(log_counts_problems()),
     ]
 
 

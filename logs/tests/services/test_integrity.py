@@ -140,3 +140,45 @@ def test_rows_in_default_partition_are_reported(imported):
             "VALUES ('stray', 'failed', '2001-01-01T00:00:00Z')"
         )
     assert "1 rows in the DEFAULT partition (run ensure_partitions)" in logs_verify()
+
+
+def test_dashboard_counts_checked_against_the_rows(imported):
+    """The dashboard's recorded counts must equal the rows: a count edited, a count missing
+    and a count without rows are each named."""
+    from logs.models import ProcessingLogCount
+
+    first, second = (result.execution_name for result in imported)
+    assert logs_verify() == []
+    ProcessingLogCount.objects.filter(execution_name=first).update(failed_count=7)
+    recorded = ProcessingLogCount.objects.get(execution_name=second)
+    recorded.delete()
+    ProcessingLogCount.objects.create(
+        processed_at=recorded.processed_at - datetime.timedelta(days=1),
+        execution_name="never-ran",
+        total=3,
+        success_count=3,
+        failed_count=0,
+        skipped_count=0,
+    )
+    problems = logs_verify()
+    assert len(problems) == 3
+    assert problems[0].startswith("execution 'never-ran' at ")
+    assert problems[0].endswith(
+        "the dashboard's counts say 3 (3 success, 0 failed, 0 skipped), "
+        "its log rows are 0 (0 success, 0 failed, 0 skipped)"
+    )
+    assert any(
+        problem.startswith(f"execution {first!r}")
+        and "the dashboard's counts say 4 (3 success, 7 failed, 1 skipped), "
+        "its log rows are 4 (3 success, 0 failed, 1 skipped)"
+        in problem
+        for problem in problems
+    )
+    assert any(
+        problem.startswith(f"execution {second!r}")
+        and problem.endswith(
+            "the dashboard's counts say 0 (0 success, 0 failed, 0 skipped), "
+            "its log rows are 4 (3 success, 0 failed, 1 skipped)"
+        )
+        for problem in problems
+    )
