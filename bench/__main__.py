@@ -2,7 +2,7 @@
 
 Each benchmark is a module ``bench/b<N>_<name>.py`` with ``main(quick: bool) -> dict``; the dict
 it returns (figures and the ratio against its target) is printed and written to
-``bench/results/<module>.json``. Benchmarks use DATABASE_URL, else the embedded PostgreSQL, and
+``bench/results/<id>.json`` (``b3.json``). Benchmarks use DATABASE_URL, else the embedded PostgreSQL, and
 work in a database of their own (``<name>_bench``) that they create and drop.
 """
 
@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         result = module.main(quick=args.quick)
         result["wall_seconds"] = round(time.perf_counter() - started, 1)
-        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+        (RESULTS / f"{name.split('_')[0]}.json").write_text(
+            json.dumps(result, indent=2, default=str)
+        )
         print(f"== {name}")
         print(json.dumps(result, indent=2, default=str))
     return 0
