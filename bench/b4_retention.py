@@ -13,9 +13,15 @@ The same rows each time, regenerated in between (INSERT … SELECT generate_seri
 
 The month is summarized before each, untimed: every way needs that first.
 
-Beside the drop, the floor it cannot beat: the file system emptying copies of the same files
-(table, TOAST, indexes; what DROP's commit does to them), when the server's data directory is on
-this machine. The target is met at >= 100x the batched DELETE, or within 1.5x of that floor.
+Beside the drop, the floor it cannot beat: the file system emptying the files of such a month
+(table, TOAST, indexes; what DROP's commit does to them: truncate now, unlink at the next
+checkpoint), when the server's data directory is on this machine. The floor is taken on a twin:
+the next month, generated the same way just before, so its files are laid out on disk the way
+PostgreSQL writes a table that grows 8 kB at a time; it is detached, its files are truncated
+(timed) and it is dropped. Copies of the dropped month's files made with one sequential write
+each are emptied too and reported beside it: they lie in fewer extents and empty faster than any
+file PostgreSQL writes that way, so they understate the floor. The target is met at >= 100x the
+batched DELETE, or within 1.5x of the floor.
 """
 
 from __future__ import annotations
@@ -94,9 +100,33 @@ def _relation_files(cursor, table: str) -> list[Path] | None:
     return files
 
 
-def _truncate_floor(files: list[Path]) -> float:
-    """What the file system takes to empty copies of ``files`` (what DROP's commit does to the
-    originals: truncate now, unlink at the next checkpoint), made beside them, untimed."""
+def _truncate(files: list[Path]) -> float:
+    """Seconds the file system takes to empty ``files``, one ``truncate`` each, as DROP's commit
+    does (no sync after: the commit does not wait for the file system's journal either)."""
+    started = time.perf_counter()
+    for path in files:
+        os.truncate(path, 0)
+    return time.perf_counter() - started
+
+
+def _twin_floor(month) -> float | None:
+    """Empty the files of ``month``'s partition, detached first so no query reads it, then drop
+    it; the seconds the emptying took, or None when the data directory is not on this machine."""
+    from django.db import connection, transaction
+
+    table = month.partition_name
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE processing_logs DETACH PARTITION {table}")
+        files = _relation_files(cursor, table)
+    seconds = _truncate(files) if files else None
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {table}")
+    return seconds
+
+
+def _copy_floor(files: list[Path]) -> float:
+    """Seconds to empty copies of ``files``, each written in one sequential pass beside them
+    and flushed to disk first, untimed."""
     scratch = Path(tempfile.mkdtemp(prefix="b4-floor-", dir=files[0].parent.parent))
     try:
         copies = []
@@ -105,11 +135,7 @@ def _truncate_floor(files: list[Path]) -> float:
             shutil.copyfile(path, copy)
             copies.append(copy)
         os.sync()
-        started = time.perf_counter()
-        for copy in copies:
-            os.truncate(copy, 0)
-        os.sync()
-        return time.perf_counter() - started
+        return _truncate(copies)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -130,13 +156,19 @@ def main(quick: bool) -> dict:
     month = Month(2020, 1)  # long past any retention
 
     table = month.partition_name
-    drop_times, floor_times = [], []
+    twin = month.add(1)
+    drop_times, floor_times, copy_floor_times = [], [], []
     for _ in range(DROP_ROUNDS):  # sub-second: the median of a few rounds, each on fresh data
+        _generate(twin, rows)
         _generate(month, rows)
         with connection.cursor() as cursor:
             files = _relation_files(cursor, table)
         if files:
-            floor_times.append(_truncate_floor(files))
+            copy_floor_times.append(_copy_floor(files))
+        checkpoint()
+        twin_seconds = _twin_floor(twin)
+        if twin_seconds is not None:
+            floor_times.append(twin_seconds)
         checkpoint()
         started = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
@@ -184,6 +216,10 @@ def main(quick: bool) -> dict:
         else None,
         "drop_to_floor": round(drop_seconds / statistics.median(floor_times), 2)
         if floor_times
+        else None,
+        "file_system_floor_rounds": [round(t, 4) for t in floor_times],
+        "contiguous_copies_floor_seconds": round(statistics.median(copy_floor_times), 4)
+        if copy_floor_times
         else None,
         "ratio_retention_step": round(delete_seconds / step_seconds, 1),
         "target": f">= {TARGET_RATIO}x, or within 1.5x of the file-system floor",
