@@ -2,8 +2,8 @@
 
 Each benchmark is a module ``bench/b<N>_<name>.py`` with ``main(quick: bool) -> dict``; the dict
 it returns (figures and the ratio against its target) is printed and written to
-``bench/results/<id>.json`` (``b3.json``). Benchmarks use DATABASE_URL, else the embedded PostgreSQL, and
-work in a database of their own (``<name>_bench``) that they create and drop.
+``bench/results/<id>.json`` (``b3.json``). Benchmarks use DATABASE_URL, else the embedded
+PostgreSQL, and work in a database of their own (``<name>_bench``) that they create and drop.
 """
 
 from __future__ import annotations

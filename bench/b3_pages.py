@@ -1,24 +1,24 @@
 """B3: the seed's queries and the pages support and auditors use, at 10,000,000 log rows.
 
 The data: 100,000 users and N log rows (10,000,000; 1,000,000 with ``--quick``) over the 365
-days up to today, one daily import per day (``user-log-YYYYMMDD-HHMMSS`` at about 09:30 business time,
-completed, with its counts and digest), each a window of ~N/730 users with one login and one
-post row each, in real monthly partitions made by ``logs.services.partitions`` (so their
+days up to today, one daily import per day (``user-log-YYYYMMDD-HHMMSS`` at about 09:30 business
+time, completed, with its counts and digest), each a window of ~N/730 users with one login and
+one post row each, in real monthly partitions made by ``logs.services.partitions`` (so their
 indexes and triggers are the product's). Statuses are 75 % success, 20 % skipped, 5 % failed;
 each user's success rows chain old → new and ``user_statistics`` holds the last of them, so
-every page shows data as an import would have left it. The rows are inserted set-based
-(``INSERT … SELECT generate_series``, one statement per month) into the partitioned table with
-its five indexes in place, as production maintains them, then ``VACUUM ANALYZE`` (what
-autovacuum does to insert-only tables); the failed cells of the last 30 days are also
-processing errors, as an import records them.
+every page shows data as an import would have left it. The rows are inserted set-based (``INSERT
+… SELECT generate_series``, one statement per month) into the partitioned table with its four
+indexes in place, as production maintains them, then ``VACUUM ANALYZE`` (what autovacuum does to
+insert-only tables); the failed cells of the last 30 days are also processing errors, as an
+import records them.
 
 The measures, each over RUNS runs after WARMUP, taken round-robin so a slow spell of the
 shared machine falls on all of them alike:
 
 - the seed's queries 6.1, 6.2 and 6.3 verbatim (an existing user_id and execution_name put in
-  their literals), on one connection whose session time zone is the business one (``TIME_ZONE``),
-  so that 6.3's ``CURRENT_DATE`` and ``DATE()`` are business days and its window holds the
-  same eight imports (the last seven days and today's) whatever the hour;
+  their literals), on one connection whose session time zone is the business one
+  (``TIME_ZONE``), so that 6.3's ``CURRENT_DATE`` and ``DATE()`` are business days and its
+  window holds the same eight imports (the last seven days and today's) whatever the hour;
 - over HTTP, a superuser's session (``requests``) against gunicorn (2 workers, the production
   server) on the benchmark database: the log list (default view, a user_id search, a 3-day
   range, a status filter), the user lookup, the executions list, one execution's page and the

@@ -111,14 +111,18 @@ def _truncate(files: list[Path]) -> float:
 
 def _twin_floor(month) -> float | None:
     """Empty the files of ``month``'s partition, detached first so no query reads it, then drop
-    it; the seconds the emptying took, or None when the data directory is not on this machine."""
+    it; the seconds the emptying took, or None when the data directory is not on this machine
+    or its files are not this process's to write."""
     from django.db import connection, transaction
 
     table = month.partition_name
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"ALTER TABLE processing_logs DETACH PARTITION {table}")
         files = _relation_files(cursor, table)
-    seconds = _truncate(files) if files else None
+    try:
+        seconds = _truncate(files) if files else None
+    except PermissionError:  # the server's files belong to another account
+        seconds = None
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {table}")
     return seconds
