@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint format browsers clean clean-data check-python
+.PHONY: run test bench bench-quick lint format browsers clean clean-data check-python
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -32,6 +32,10 @@ test: $(STAMP) browsers
 ## bench: the performance benchmarks of SPEC §9 (figures go to bench/results/)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## bench-quick: the same benchmarks on smaller inputs (B3 at 1,000,000 log rows), a smoke run
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
