@@ -128,20 +128,21 @@ def _twin_floor(month) -> float | None:
     return seconds
 
 
-def _copy_floor(files: list[Path]) -> float:
+def _copy_floor(files: list[Path]) -> float | None:
     """Seconds to empty copies of ``files``, each written in one sequential pass beside them
-    and flushed to disk first, untimed."""
-    scratch = Path(tempfile.mkdtemp(prefix="b4-floor-", dir=files[0].parent.parent))
+    and flushed to disk first, untimed; None when the data directory is not this process's to
+    write."""
     try:
-        copies = []
-        for number, path in enumerate(files):
-            copy = scratch / f"{number}"
-            shutil.copyfile(path, copy)
-            copies.append(copy)
-        os.sync()
-        return _truncate(copies)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        with tempfile.TemporaryDirectory(
+            prefix="b4-floor-", dir=files[0].parent.parent, ignore_cleanup_errors=True
+        ) as scratch:
+            copies = [Path(scratch) / f"{number}" for number in range(len(files))]
+            for path, copy in zip(files, copies, strict=True):
+                shutil.copyfile(path, copy)
+            os.sync()
+            return _truncate(copies)
+    except PermissionError:
+        return None
 
 
 def main(quick: bool) -> dict:
@@ -167,11 +168,9 @@ def main(quick: bool) -> dict:
         _generate(month, rows)
         with connection.cursor() as cursor:
             files = _relation_files(cursor, table)
-        if files:
-            try:
-                copy_floor_times.append(_copy_floor(files))
-            except PermissionError:  # the data directory is not this process's to write
-                pass
+        copy_seconds = _copy_floor(files) if files else None
+        if copy_seconds is not None:
+            copy_floor_times.append(copy_seconds)
         checkpoint()
         twin_seconds = _twin_floor(twin)
         if twin_seconds is not None:
