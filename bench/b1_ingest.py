@@ -161,7 +161,12 @@ def _contract_apply(cursor, payload: bytes, user_ids: bytes, finals: bytes) -> N
     users locked in user_id order first, and their counters set after, by the engine's own
     statements (``users_lock``, ``counters_apply``) in the caller's transaction."""
     from logs.services.ingest.apply import counters_apply
-    from logs.services.ingest.staging import DROP_STAGING, users_lock, work_tables_create
+    from logs.services.ingest.staging import (
+        DROP_STAGING,
+        analyze,
+        users_lock,
+        work_tables_create,
+    )
     from users.statistics import STATISTICS_BY_COLUMN
 
     present = [STATISTICS_BY_COLUMN["login_count"], STATISTICS_BY_COLUMN["post_count"]]
@@ -169,6 +174,7 @@ def _contract_apply(cursor, payload: bytes, user_ids: bytes, finals: bytes) -> N
     cursor.execute("CREATE TEMPORARY TABLE ingest_rows (user_id text) ON COMMIT DROP")
     with cursor.copy("COPY ingest_rows (user_id) FROM STDIN") as copy:
         copy.write(user_ids)
+    analyze(cursor, "ingest_rows")  # as staging does: the lock's join is planned on real counts
     users_lock(cursor)
     with cursor.copy(
         "COPY processing_logs (execution_name, user_id, processing_type, old_value, "
