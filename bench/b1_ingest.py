@@ -69,7 +69,9 @@ def main(quick: bool = False) -> dict:
 
     rows = 10_000 if quick else ROWS
     users_create(rows)
-    copy_times, ingest_times, contract_times = [], [], []
+    copy_times: list[float] = []
+    ingest_times: list[float] = []
+    contract_times: list[float] = []
 
     with tempfile.TemporaryDirectory() as directory:
 
