@@ -104,7 +104,7 @@ def main(quick: bool = False) -> dict:
         for _, step in steps:  # the unmeasured first round
             step(0)
         for round_number in range(1, ROUNDS + 1):
-            # each side goes first, second and last equally often
+            # the steps take turns at going first
             shift = round_number % len(steps)
             for times, step in steps[shift:] + steps[:shift]:
                 times.append(step(round_number))
