@@ -30,15 +30,17 @@ ROWS = 100_000
 ROUNDS = 7
 PROCESS_ROUNDS = 3  # whole processes: each round starts Python, Django and a connection again
 
+# The bare COPY of the finished log rows (COPY text, as ``_finished_rows`` makes them).
+_COPY_LOG_ROWS = (
+    "COPY processing_logs (execution_name, user_id, processing_type, old_value, "
+    "new_value, status, error_message) FROM STDIN"
+)
 # The floor as a whole process: Python, psycopg and one COPY of the finished rows, nothing else.
-_COPY_PROCESS = """
+_COPY_PROCESS = f"""
 import sys, psycopg
 url, payload_path = sys.argv[1], sys.argv[2]
 with psycopg.connect(url) as conn, conn.cursor() as cursor:
-    with cursor.copy(
-        "COPY processing_logs (execution_name, user_id, processing_type, old_value, "
-        "new_value, status, error_message) FROM STDIN"
-    ) as copy, open(payload_path, "rb") as payload:
+    with cursor.copy({_COPY_LOG_ROWS!r}) as copy, open(payload_path, "rb") as payload:
         while chunk := payload.read(1 << 20):
             copy.write(chunk)
 """
@@ -81,10 +83,7 @@ def main(quick: bool = False) -> dict:
             checkpoint()
             started = time.perf_counter()
             with transaction.atomic(), connection.cursor() as cursor:
-                with cursor.copy(
-                    "COPY processing_logs (execution_name, user_id, processing_type, old_value, "
-                    "new_value, status, error_message) FROM STDIN"
-                ) as copy:
+                with cursor.copy(_COPY_LOG_ROWS) as copy:
                     copy.write(payload)
             return time.perf_counter() - started
 
@@ -178,10 +177,7 @@ def _contract_apply(cursor, payload: bytes, user_ids: bytes, finals: bytes) -> N
         copy.write(user_ids)
     analyze(cursor, "ingest_rows")  # as staging does: the lock's join is planned on real counts
     users_lock(cursor)
-    with cursor.copy(
-        "COPY processing_logs (execution_name, user_id, processing_type, old_value, "
-        "new_value, status, error_message) FROM STDIN"
-    ) as copy:
+    with cursor.copy(_COPY_LOG_ROWS) as copy:
         copy.write(payload)
     work_tables_create(cursor, present)
     columns = ", ".join(statistic.column for statistic in present)
