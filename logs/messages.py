@@ -184,6 +184,10 @@ S3_LOCATION = Message(
     "s3_location", gettext_noop("invalid S3 location {uri}: expected s3://bucket/key")
 )
 NO_HEADER = Message("no_header", gettext_noop("the file has no header row"))
+FILE_CHANGED = Message(
+    "file_changed",
+    gettext_noop("the file changed while it was being read; nothing was written"),
+)
 CSV_UNPARSABLE = Message(
     "csv_unparsable", gettext_noop("line {line}: the CSV cannot be parsed ({error})")
 )

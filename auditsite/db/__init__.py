@@ -29,3 +29,16 @@ def cursor_copy(cursor, statement: str, params: Sequence[Any] | None = None) -> 
     else:
         with raw.copy(statement, params) as copy:
             yield copy
+
+
+# The characters PostgreSQL's COPY text format writes backslash-escaped (COPY TO) and reads back
+# (COPY FROM); any other character stands for itself. NULL is written \N.
+_COPY_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+)
+COPY_NULL = "\\N"
+
+
+def copy_text(value: str | None) -> str:
+    """A text as one field of COPY's text format, exactly as ``COPY … TO`` writes it."""
+    return COPY_NULL if value is None else value.translate(_COPY_ESCAPES)

@@ -53,8 +53,7 @@ from logs.services.ingest.apply import (
     problems_read,
     status_totals,
 )
-from logs.services.ingest.cells import MAX_COUNTER
-from logs.services.ingest.classify import identifier, literal
+from logs.services.ingest.cells import MAX_COUNTER, identifier, literal
 from logs.services.ingest.naming import free_generated_name
 from logs.services.ingest.staging import DROP_STAGING, analyze, users_lock, work_tables_create
 from logs.services.integrity import digest_copy, execution_digest

@@ -1,14 +1,15 @@
 """CSV ingestion: every cell of an activity file becomes exactly one processing log row.
 
-The file is parsed once in Python (``parsing``: the header, row-level problems and each value's
-syntax) and streamed with ``COPY`` into a temporary staging table (``staging``); everything else
-is set-based SQL in ONE transaction per Execution (``run``). One statement classifies each cell
-(``classify``, generated from the cell table in ``cells``), with running totals by a window
-function when a user is on several rows, keeps the failed cells and the counts, inserts the log
-rows with one ``INSERT … SELECT`` in (row, registry) order and streams them back for the digest;
-a second statement updates ``user_statistics`` and creates the rows of users that had none
-(``apply``). The rare chain that passes 2,147,483,647 is replayed cell by cell (``overflow``).
-No loop over rows touches the database.
+A run reads its file twice, in ONE transaction per Execution (``run``). The first pass
+(``parsing``: the header, row-level problems and each value's syntax) streams the rows' user_ids
+with ``COPY`` into a temporary table (``staging``); the run locks those users and reads back, in
+file order, whether each exists and its counters before the file. The second pass classifies
+each cell by the cell table (``classify``, following ``cells.RULES``): a user's cells of one
+statistic chain from the counter the previous one left. Its log rows stream into
+``processing_logs`` by one ``COPY`` as they are classified, hashed for the digest on the way, so
+Python classifies while the database writes (``apply``); then the failed cells and the final
+counters go in by ``COPY`` and one statement per table updates ``user_statistics`` and creates
+the rows of users that had none. No statement runs per row.
 
 Concurrency: before reading any counter, the run locks the ``users`` rows of the file's users in
 ``user_id`` order (``FOR NO KEY UPDATE``), so two imports over the same users serialize per user,
@@ -18,8 +19,8 @@ never deadlock, and never lose an update. The Execution's states are changed by
 
 from logs.messages import message_localize
 from logs.services.executions import execution_fail_if_abandoned, execution_run_lock_try
-from logs.services.ingest.apply import CellProblem
 from logs.services.ingest.cells import MAX_COUNTER, CellKind
+from logs.services.ingest.classify import CellProblem
 from logs.services.ingest.naming import MAX_NAME_LENGTH, source_file_name
 from logs.services.ingest.parsing import Header, header_parse
 from logs.services.ingest.run import (

@@ -1,68 +1,126 @@
-"""The statements of a run over the staged file: preview (classify only) or apply (log rows and
-counters), then the counts and problems both report."""
+"""A run's writes over the classified file: the log rows streamed with ``COPY`` while the file
+is classified (the database writes while Python classifies), their digest, the failed cells and
+the counters; and the counts and problems a preview or a correction reports."""
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from logs.services.ingest.classify import classified_sql, identifier
-from logs.services.ingest.parsing import Header
-from logs.services.ingest.staging import FAILED_CELLS, analyze
-from logs.services.integrity import LOG_COLUMNS, digest_copy, execution_digest
+from auditsite.db import COPY_NULL, UTC_ISO_SESSION, copy_text, cursor_copy
+from logs.services.ingest.cells import identifier
+from logs.services.ingest.classify import (
+    LOG_ROW_COLUMNS,
+    PROBLEMS_SHOWN,
+    STATUSES,
+    CellProblem,
+    Classified,
+    FailedCell,
+    Final,
+    classify,
+)
+from logs.services.ingest.parsing import CsvRows
+from logs.services.ingest.staging import FAILED_CELLS, Lookups, analyze, work_tables_create
+from logs.services.integrity import LOG_COLUMNS, execution_digest
 from users.statistics import Statistic
 
-PROBLEMS_SHOWN = 100
-STATUSES = ("success", "failed", "skipped")  # of a log row
+__all__ = ["PROBLEMS_SHOWN", "STATUSES", "CellProblem"]
+
+# The identity sequence of processing_logs.log_id.
+_LOG_ID_SEQUENCE = "pg_get_serial_sequence('processing_logs', 'log_id')"
+_SPOOL_BYTES = 8 << 20  # failed cells and final counters kept in memory up to this, then on disk
 
 
 @dataclass
-class CellProblem:
-    row_number: int  # line of the file where the row ends
-    user_id: str | None
-    processing_type: str | None
-    message: str
+class Applied:
+    classified: Classified
+    digest: str
 
 
-def preview(cursor, header: Header, *, users_repeat: bool, fixed: bool) -> None:
-    """Classify the cells into ``ingest_failed`` and ``ingest_counts``; writes nothing else."""
-    cursor.execute(
-        classified_sql(header, users_repeat=users_repeat, fixed=fixed) + "SELECT 1",
-        {"width": header.width},
-    )
+def apply(
+    cursor, rows: CsvRows, lookups: Lookups, *, execution_name: str, users_repeat: bool
+) -> Applied:
+    """Classify the file (second pass, users locked) and write its log rows, failed cells and
+    counters; return the digest of the log rows.
 
-
-def apply(cursor, header: Header, *, execution_name: str, users_repeat: bool, fixed: bool) -> str:
-    """Write log rows and counters (users already locked); return the digest of the log rows.
-
-    One statement classifies the cells, inserts the log rows and streams them back for the
-    digest as they are written, so hashing them here overlaps the database's work. The last
-    success of each (user, statistic) is its largest new_value: those go to ``ingest_finals``
-    first, so the counters' update is planned on real row counts.
+    The log rows go to ``processing_logs`` by one ``COPY`` as they are classified, and are
+    hashed here at the same time: their log_ids are the identity's next values, taken one by
+    one in row order, and ``processed_at`` is the transaction's ``now()``. The log_id just
+    before them is taken first; when the last one is as many further on as there are rows, no
+    other session took one in between and the digest stands; otherwise (imports writing at the
+    same moment) the rows are read back in log_id order for it.
     """
-    present = [identifier(statistic.column) for statistic in header.statistics]
-    finals = ", ".join(
-        f"max(new_value) FILTER (WHERE idx = {index})::integer" for index in range(len(present))
+    cursor.execute(UTC_ISO_SESSION)
+    cursor.execute(f"SELECT nextval({_LOG_ID_SEQUENCE}), now()::text")  # noqa: S608
+    before, processed_at = cursor.fetchone()
+    digest = hashlib.sha256()
+    next_id = before + 1
+    with (
+        tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", encoding="utf-8") as failed,
+        tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", encoding="utf-8") as finals,
+    ):
+        with cursor_copy(cursor, f"COPY processing_logs ({LOG_ROW_COLUMNS}) FROM STDIN") as copy:
+
+            def log_lines(lines: list[str]) -> None:
+                nonlocal next_id
+                copy.write("\n".join(lines) + "\n")
+                tail = f"\t{processed_at}\n"
+                digest.update(
+                    "".join(
+                        f"{log_id}\t{line}{tail}" for log_id, line in enumerate(lines, next_id)
+                    ).encode()
+                )
+                next_id += len(lines)
+
+            classified = classify(
+                rows,
+                lookups,
+                users_repeat=users_repeat,
+                execution_name=execution_name,
+                log_lines=log_lines,
+                failed_cell=lambda cell: failed.write(_copy_line(cell)),
+                final=lambda values: finals.write(_final_line(values)),
+            )
+        cursor.execute(f"SELECT currval({_LOG_ID_SEQUENCE})")  # noqa: S608
+        (last,) = cursor.fetchone()
+        statistics = rows.header.statistics
+        work_tables_create(cursor, statistics)
+        _spool_copy(cursor, failed, "COPY ingest_failed FROM STDIN")
+        columns = ", ".join(identifier(statistic.column) for statistic in statistics)
+        _spool_copy(
+            cursor, finals, f"COPY ingest_finals (user_id, has_counters, {columns}) FROM STDIN"
+        )
+    written = digest.hexdigest() if last == next_id - 1 else None
+    counters_apply(cursor, statistics)
+    if written is None:  # another session took log_ids meanwhile: hash the rows as stored
+        written = execution_digest(execution_name=execution_name)
+    return Applied(classified=classified, digest=written)
+
+
+def _copy_line(values: FailedCell) -> str:
+    return (
+        "\t".join(
+            copy_text(value) if value is None or isinstance(value, str) else str(value)
+            for value in values
+        )
+        + "\n"
     )
-    columns = ", ".join(present)
-    head = classified_sql(header, users_repeat=users_repeat, fixed=fixed)
-    digest = digest_copy(
-        cursor,
-        head  # noqa: S608 - identifiers rendered by psycopg.sql; values are parameters
-        + f"""
-        , finals AS (
-            INSERT INTO ingest_finals (user_id, has_counters, {columns})
-            SELECT raw_user_id, bool_or(has_counters), {finals}
-            FROM cells WHERE status = 'success' GROUP BY raw_user_id
-        ),
-        {log_rows_insert_sql(order_by="row_no, idx")}
-        """,  # noqa: S608
-        {"width": header.width, "execution_name": execution_name},
-    )
-    if digest is None:  # the rows came back out of log_id order: read them back in order
-        digest = execution_digest(execution_name=execution_name)
-    counters_apply(cursor, header.statistics)
-    return digest
+
+
+def _final_line(values: Final) -> str:
+    user_id, has_counters, counters = values
+    counted = "\t".join(COPY_NULL if value is None else str(value) for value in counters)
+    return f"{copy_text(user_id)}\t{'t' if has_counters else 'f'}\t{counted}\n"
+
+
+def _spool_copy(cursor, spool, statement: str) -> None:
+    """COPY what a spool holds (COPY text) with ``statement``."""
+    spool.seek(0)
+    with cursor_copy(cursor, statement) as copy:
+        while chunk := spool.read(1 << 20):
+            copy.write(chunk)
 
 
 def log_rows_insert_sql(*, order_by: str) -> str:

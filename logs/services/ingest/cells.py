@@ -1,8 +1,8 @@
 """The cell table of SPEC §4, in one place: every kind of cell, what its log row holds, and the
 message (from the catalogue, ``logs.messages``) a failed one carries.
 
-The parser (``parsing``), the SQL classification (``classify``) and the overflow replay
-(``overflow``) are generated from this module; no other module spells a kind or a status rule.
+The parser (``parsing``) and the classification (``classify``) follow this module; no other
+module spells a kind or a status rule.
 """
 
 from __future__ import annotations
@@ -85,6 +85,11 @@ assert set(RULES) == set(CellKind), "every kind of cell has its rule"
 assert {kind for kind, rule in RULES.items() if rule.old == "current"} == set(CHAINED_KINDS)
 
 
-def kind_list_sql(kinds) -> str:
-    """SQL: the kinds as a parenthesised list of literals, for ``kind IN …``."""
-    return "(" + ", ".join(sql.Literal(str(kind)).as_string(None) for kind in kinds) + ")"
+def identifier(name: str) -> str:
+    """A column of the statistics registry as an SQL identifier."""
+    return sql.Identifier(name).as_string(None)
+
+
+def literal(value: str) -> str:
+    """A text of code (a kind, a processing type, a column name) as an SQL literal."""
+    return sql.Literal(str(value)).as_string(None)

@@ -1,198 +1,225 @@
-"""The cell query: one row per (data row, statistic present) with its log row's values, generated
-from the cell table (``cells.RULES``), and the head the preview and apply statements share."""
+"""The cell table of SPEC §4 (``cells.RULES``) applied to every cell of a file, in file order:
+one pass over the file gives each log row (as COPY text), the counts, the failed cells and the
+counters' final values.
+
+A user's cells of one statistic form a chain: each starts from the counter the previous one
+left, beginning with the counter before the file (``staging.Lookups``). An increment whose
+result would pass 2,147,483,647 fails and leaves the counter as it was.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from psycopg import sql
+from auditsite.db import COPY_NULL, copy_text
+from logs.messages import FILE_CHANGED, OVERFLOW
+from logs.services.ingest.cells import MAX_COUNTER, RULES, CellKind, Rule
+from logs.services.ingest.parsing import MAX_USER_ID_LENGTH, CsvRows
+from logs.services.ingest.staging import HAS_COUNTERS, KNOWN, Lookups
+from logs.services.sources import SourceError
 
-from logs.messages import OVERFLOW, Message
-from logs.services.ingest.cells import MAX_COUNTER, RULES, CellKind
-from logs.services.ingest.parsing import Header
+PROBLEMS_SHOWN = 100
+STATUSES = ("success", "failed", "skipped")  # of a log row
+_BATCH_LINES = 4096
 
-_FITS = f"after <= {MAX_COUNTER}"  # an increment's result stays a valid counter
+# The log rows' columns in COPY text, in this order (log_id and processed_at are the table's).
+LOG_ROW_COLUMNS = (
+    "execution_name, user_id, processing_type, old_value, new_value, status, error_message"
+)
+# A failed cell: (row_no, line_no, idx, user_id logged, raw user_id, processing_type, raw text,
+# error_message), the columns of ``ingest_failed``.
+FailedCell = tuple[int, int, int, str | None, str, str, str | None, str]
+# A user whose counters the file moved: (user_id, has a statistics row, per statistic present
+# its final value, None where no cell of it succeeded), the columns of ``ingest_finals``.
+Final = tuple[str, bool, list[int | None]]
 
-
-def identifier(name: str) -> str:
-    """A column of the statistics registry as an SQL identifier."""
-    return sql.Identifier(name).as_string(None)
-
-
-def literal(value: str) -> str:
-    """A text of code (a kind, a processing type, a column name) as an SQL literal."""
-    return sql.Literal(str(value)).as_string(None)
-
-
-# What the rule table's quantities are in the cell query: ``after`` is the counter after this
-# cell's increment (the counter before the file plus the increments of the user's cells so far).
-def _current(kind: CellKind) -> str:
-    return "after - number" if kind == CellKind.ADD else "after"
-
-
-_QUANTITIES: dict[str, Callable[[CellKind], str]] = {
-    "current": _current,
-    "result": lambda kind: "after",
-    "value": lambda kind: "number",
-}
+_ADD, _EMPTY, _ZERO = str(CellKind.ADD), str(CellKind.EMPTY), str(CellKind.ZERO)
+_UNKNOWN = RULES[CellKind.UNKNOWN_USER]
+_SUCCESS, _SKIPPED = RULES[CellKind.ADD].status, RULES[CellKind.EMPTY].status
+assert RULES[CellKind.ZERO].status == _SKIPPED, "an empty value and a zero are both skipped"
+_STATUS_INDEX = {status: index for index, status in enumerate(STATUSES)}
 
 
-def _message_sql(message: Message, kind: CellKind) -> str:
-    fields = {
-        "column": "column_name",
-        "old": _current(kind),
-        "result": "after",
-        "value": "number" if kind == CellKind.ADD else "raw",
-        "raw": "raw",
-        "fields": "field_count",
-        "width": "%(width)s",
-        "user_id": "raw_user_id",
-    }
-    return message.sql(**fields)
+@dataclass
+class CellProblem:
+    row_number: int  # line of the file where the row ends
+    user_id: str | None
+    processing_type: str | None
+    message: str
 
 
-def _case(expression_of: Callable[[CellKind], str | None]) -> str:
-    """A CASE over the cell's kind, kinds with the same expression grouped, in the table's
-    order (the usual kinds first); NULL where the table says NULL."""
-    groups: list[tuple[list[CellKind], str]] = []
-    for kind in CellKind:
-        expression = expression_of(kind)
-        if expression is None:
+@dataclass
+class Classified:
+    rows: int  # data rows
+    log_rows: int
+    counts: dict[str, dict[str, int]]  # {processing_type: {status: cells}}
+    problems: list[CellProblem]  # the first PROBLEMS_SHOWN failed cells, in file order
+
+
+def _quantity(name: str | None, *, current, number) -> int | None:
+    """A quantity of the rule table ("current", "value") for a cell that adds nothing."""
+    if name == "current":
+        return current
+    if name == "value":
+        return number
+    return None
+
+
+def _message(rule: Rule, **fields: object) -> str:
+    """What a failed cell of ``rule`` stores (every failing rule has a message)."""
+    if rule.message is None:
+        msg = f"a failing rule without a message: {rule}"
+        raise ValueError(msg)
+    return rule.message.render(**fields)
+
+
+def _text(value: int | None) -> str:
+    return COPY_NULL if value is None else str(value)
+
+
+def classify(
+    rows: CsvRows,
+    lookups: Lookups,
+    *,
+    users_repeat: bool,
+    execution_name: str,
+    log_lines: Callable[[list[str]], object] | None = None,
+    failed_cell: Callable[[FailedCell], object] | None = None,
+    final: Callable[[Final], object] | None = None,
+) -> Classified:
+    """Classify every cell of ``rows`` (a pass over the file whose well-formed rows are the
+    staged ones ``lookups`` describes, in the same order). Each log row goes to ``log_lines``
+    as a line of COPY text (``LOG_ROW_COLUMNS``), in batches, in log_id order; each failed
+    cell to ``failed_cell``; each user whose counters moved to ``final``, once."""
+    header = rows.header
+    present = [(statistic.processing_type, statistic.column) for statistic in header.statistics]
+    stats = range(len(present))
+    width = header.width
+    head = copy_text(execution_name) + "\t"
+    flags, bases = lookups.flags, lookups.counters
+    tally = [[0, 0, 0] for _ in present]  # per statistic: success, failed, skipped
+    problems: list[CellProblem] = []
+    batch: list[str] = []
+    # users_repeat: each user's counters as the file has left them so far, and what moved
+    chains: dict[str, tuple[bool, list[int], list[bool]]] = {}
+
+    def fail(cell: FailedCell) -> None:
+        row_no, line_no, idx, user_id, raw_user_id, processing_type, raw, message = cell
+        tally[idx][1] += 1
+        if len(problems) < PROBLEMS_SHOWN:
+            shown_user = user_id or raw_user_id[:40] or None
+            problems.append(CellProblem(line_no, shown_user, processing_type, message))
+        if failed_cell is not None:
+            failed_cell(cell)
+
+    staged, row_no, staged_rows = -1, 0, len(flags)
+    for row_no, line_no, field_count, row_kind, user_id, cells in rows:
+        if row_kind is not None:  # the row itself fails each of its cells
+            rule = RULES[CellKind(row_kind)]
+            logged = (
+                user_id
+                if row_kind == CellKind.MALFORMED and 0 < len(user_id) <= MAX_USER_ID_LENGTH
+                else None
+            )
+            message = _message(rule, fields=field_count, width=width, user_id=user_id)
+            prefix = f"{head}{copy_text(logged)}\t"
+            for idx in stats:
+                processing_type = present[idx][0]
+                batch.append(
+                    f"{prefix}{processing_type}\t\\N\t\\N\t{rule.status}\t{copy_text(message)}"
+                )
+                fail(
+                    (row_no, line_no, idx, logged, user_id, processing_type, None, message),
+                )
             continue
-        if groups and groups[-1][1] == expression:
-            groups[-1][0].append(kind)
+        staged += 1
+        if staged == staged_rows:  # more rows than the first pass staged
+            raise SourceError(FILE_CHANGED.render())
+        flag = flags[staged]
+        prefix = f"{head}{copy_text(user_id)}\t"
+        if not flag & KNOWN:
+            message = _message(_UNKNOWN)
+            for idx in stats:
+                processing_type = present[idx][0]
+                number, raw = cells[3 * idx + 1], cells[3 * idx + 2]
+                new = _quantity(_UNKNOWN.new, current=None, number=number)
+                batch.append(
+                    f"{prefix}{processing_type}\t\\N\t{_text(new)}\t{_UNKNOWN.status}\t"
+                    f"{copy_text(message)}"
+                )
+                fail(
+                    (row_no, line_no, idx, user_id, user_id, processing_type, raw, message),
+                )
+            continue
+        if users_repeat:
+            chain = chains.get(user_id)
+            if chain is None:
+                chain = (
+                    bool(flag & HAS_COUNTERS),
+                    [column[staged] for column in bases],
+                    [False] * len(present),
+                )
+                chains[user_id] = chain
+            _, current, moved = chain
         else:
-            groups.append(([kind], expression))
-    branches = " ".join(
-        f"WHEN kind = {literal(kinds[0])} THEN {expression}"
-        if len(kinds) == 1
-        else f"WHEN kind IN ({', '.join(literal(kind) for kind in kinds)}) THEN {expression}"
-        for kinds, expression in groups
-    )
-    return f"CASE {branches} END"
+            current = [column[staged] for column in bases]
+            moved = [False] * len(present)
+        for idx in stats:
+            kind = cells[3 * idx]
+            old = current[idx]
+            processing_type = present[idx][0]
+            if kind == _ADD:
+                number = cells[3 * idx + 1]
+                after = old + number
+                if after <= MAX_COUNTER:
+                    current[idx], moved[idx] = after, True
+                    tally[idx][0] += 1
+                    batch.append(f"{prefix}{processing_type}\t{old}\t{after}\t{_SUCCESS}\t\\N")
+                    continue
+                column = present[idx][1]
+                message = OVERFLOW.render(column=column, old=old, value=number, result=after)
+                batch.append(f"{prefix}{processing_type}\t{old}\t\\N\tfailed\t{copy_text(message)}")
+                fail((row_no, line_no, idx, user_id, user_id, processing_type, None, message))
+            elif kind == _EMPTY or kind == _ZERO:
+                tally[idx][2] += 1
+                batch.append(f"{prefix}{processing_type}\t{old}\t{old}\t{_SKIPPED}\t\\N")
+            else:  # a value that cannot be added: the rule table says what is logged
+                rule = RULES[CellKind(kind)]
+                number, raw = cells[3 * idx + 1], cells[3 * idx + 2]
+                new = _quantity(rule.new, current=old, number=number)
+                if rule.status != "failed":
+                    tally[idx][_STATUS_INDEX[rule.status]] += 1
+                    batch.append(
+                        f"{prefix}{processing_type}\t{old}\t{_text(new)}\t{rule.status}\t\\N"
+                    )
+                    continue
+                message = _message(rule, column=present[idx][1], old=old, value=raw, raw=raw)
+                batch.append(
+                    f"{prefix}{processing_type}\t{old}\t{_text(new)}\t{rule.status}\t"
+                    f"{copy_text(message)}"
+                )
+                fail((row_no, line_no, idx, user_id, user_id, processing_type, raw, message))
+        if not users_repeat and final is not None and True in moved:
+            final((user_id, bool(flag & HAS_COUNTERS), _moved_values(current, moved)))
+        if len(batch) >= _BATCH_LINES:
+            if log_lines is not None:
+                log_lines(batch)
+            batch = []
+    if batch and log_lines is not None:
+        log_lines(batch)
+    if users_repeat and final is not None:
+        for user_id, (has_counters, current, moved) in chains.items():
+            if True in moved:
+                final((user_id, has_counters, _moved_values(current, moved)))
+    counts = {
+        processing_type: dict(zip(STATUSES, tally[idx], strict=True))
+        for idx, (processing_type, _) in enumerate(present)
+        if row_no
+    }
+    log_rows = row_no * len(present)
+    return Classified(rows=row_no, log_rows=log_rows, counts=counts, problems=problems)
 
 
-def _old_value(kind: CellKind) -> str | None:
-    quantity = RULES[kind].old
-    return _QUANTITIES[quantity](kind) if quantity else None
-
-
-def _new_value(kind: CellKind) -> str | None:
-    quantity = RULES[kind].new
-    if quantity is None:
-        return None
-    if quantity == "result":  # an increment past the maximum logs no new value
-        return f"CASE WHEN {_FITS} THEN after END"
-    return _QUANTITIES[quantity](kind)
-
-
-def _status(kind: CellKind) -> str:
-    if kind == CellKind.ADD:
-        return f"CASE WHEN {_FITS} THEN {literal(RULES[kind].status)} ELSE 'failed' END"
-    return literal(RULES[kind].status)
-
-
-def _error_message(kind: CellKind) -> str | None:
-    if kind == CellKind.ADD:
-        return f"CASE WHEN NOT ({_FITS}) THEN {_message_sql(OVERFLOW, kind)} END"
-    message = RULES[kind].message
-    return _message_sql(message, kind) if message else None
-
-
-def cells_sql(
-    header: Header, *, users_repeat: bool, fixed: bool = False, replay: bool = False
-) -> str:
-    """A query with one row per (data row, statistic present): its log row's values, and what the
-    counters, counts and problems are made of (with ``replay``, also what the overflow replay
-    starts a chain from). Parameter ``%(width)s``: the header's width.
-
-    A cell's counter before the file (``base``) plus the increments of the user's cells up to and
-    including it (a running total, when users repeat) is ``after``. An increment that takes
-    ``after`` past 2,147,483,647 fails; when later cells of the same chain follow, their values
-    come from ``ingest_fixes`` (``fixed``), made by the overflow replay.
-    """
-    add = literal(CellKind.ADD)
-    increment = f"CASE WHEN kind = {add} THEN number ELSE 0 END"
-    if users_repeat:
-        # Running total per (user, statistic) in row order: each old_value is the previous
-        # new_value. Byte order ("C") sorts fastest and the order of users does not matter.
-        running_total = (
-            f'sum({increment}) OVER (PARTITION BY raw_user_id COLLATE "C", idx '
-            "ORDER BY row_no ROWS UNBOUNDED PRECEDING)"
-        )
-    else:  # one row per user: no chain, no sort
-        running_total = increment
-    present = list(enumerate(header.statistics))
-    statistics = ", ".join(
-        f"({index}, {literal(statistic.processing_type)}, {literal(statistic.column)})"
-        for index, statistic in present
-    )
-
-    def pick(template: str) -> str:  # the value of this cell's statistic, from its row
-        cases = " ".join(
-            f"WHEN {index} THEN {template.format(index=index, column=identifier(statistic.column))}"
-            for index, statistic in present
-        )
-        return f"CASE s.idx {cases} END"
-
-    def fixable(column: str, expression: str) -> str:
-        if not fixed:
-            return f"{expression} AS {column}"
-        return f"CASE WHEN f.row_no IS NULL THEN {expression} ELSE f.{column} END AS {column}"
-
-    malformed = literal(CellKind.MALFORMED)
-    unknown_user = literal(CellKind.UNKNOWN_USER)
-    # OFFSET 0 keeps each level a subquery of its own, so a cell's kind and running total are
-    # computed once, not in every expression that reads them.
-    return f"""
-        SELECT c.row_no, c.line_no, c.idx, processing_type, raw_user_id, raw, has_counters,
-               {"kind, number, base, after, column_name," if replay else ""}
-               CASE
-                   WHEN row_kind IS NULL THEN raw_user_id
-                   WHEN row_kind = {malformed} AND raw_user_id <> ''
-                        AND length(raw_user_id) <= 10 THEN raw_user_id
-               END::varchar(10) AS user_id,
-               {fixable("old_value", _case(_old_value))},
-               {fixable("new_value", _case(_new_value))},
-               {fixable("status", _case(_status))},
-               {fixable("error_message", _case(_error_message))}
-        FROM (
-            SELECT cells.*, base::bigint + {running_total} AS after
-            FROM (
-                SELECT r.row_no, r.line_no, r.field_count, r.row_kind, s.idx, s.processing_type,
-                       s.column_name, r.user_id AS raw_user_id,
-                       {pick("r.n{index}")} AS number, {pick("r.v{index}")} AS raw,
-                       COALESCE(r.row_kind, CASE WHEN u.user_id IS NULL THEN {unknown_user} END,
-                                {pick("r.k{index}")}) AS kind,
-                       COALESCE({pick("st.{column}")}, 0) AS base,
-                       st.user_id IS NOT NULL AS has_counters
-                FROM ingest_rows r
-                CROSS JOIN (VALUES {statistics}) AS s(idx, processing_type, column_name)
-                LEFT JOIN users u ON u.user_id = r.user_id
-                LEFT JOIN user_statistics st ON st.user_id = u.user_id
-                OFFSET 0
-            ) cells
-            OFFSET 0
-        ) c
-        {"LEFT JOIN ingest_fixes f ON f.row_no = c.row_no AND f.idx = c.idx" if fixed else ""}
-    """  # noqa: S608 - generated from the cell table and the registry (psycopg.sql literals)
-
-
-def classified_sql(header: Header, *, users_repeat: bool, fixed: bool) -> str:
-    """The common head of the apply and preview statements: the ``cells`` query, its failed
-    cells copied to ``ingest_failed`` and its counts to ``ingest_counts``."""
-    cells = cells_sql(header, users_repeat=users_repeat, fixed=fixed)
-    return f"""
-        WITH cells AS MATERIALIZED ({cells}),
-        failed AS (
-            INSERT INTO ingest_failed (row_no, line_no, idx, user_id, raw_user_id,
-                                       processing_type, raw, error_message)
-            SELECT row_no, line_no, idx, user_id, raw_user_id, processing_type, raw,
-                   error_message
-            FROM cells WHERE status = 'failed'
-        ),
-        counted AS (
-            INSERT INTO ingest_counts (processing_type, status, n)
-            SELECT processing_type, status, count(*) FROM cells GROUP BY 1, 2
-        )
-    """  # noqa: S608 - the cell query and fixed SQL
+def _moved_values(current: list[int], moved: list[bool]) -> list[int | None]:
+    return [value if changed else None for value, changed in zip(current, moved, strict=True)]

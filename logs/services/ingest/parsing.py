@@ -1,20 +1,28 @@
 """Reading an activity file in Python, without a database: the header, the row-level kinds and
-the syntax of each value (SPEC §4). Whether a user exists and what a counter becomes are decided
-in SQL (``classify``)."""
+the syntax of each value (SPEC §4), for both passes of a run over the file (``CsvRows``).
+Whether a user exists and what a counter becomes are decided in ``classify``."""
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import functools
+import hashlib
+import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
+from pathlib import Path
 
 from logs.messages import (
+    CSV_UNPARSABLE,
     EMPTY_COLUMN_NAME,
+    FILE_CHANGED,
     HEADER_NO_STATISTIC,
     HEADER_NO_USER_ID,
     HEADER_REPEATED,
+    NO_HEADER,
     UNKNOWN_COLUMN,
 )
 from logs.services.ingest.cells import MAX_COUNTER, CellKind
@@ -136,3 +144,104 @@ def user_id_kind(user_id: str) -> str | None:
     if len(user_id) > MAX_USER_ID_LENGTH:
         return _LONG_USER
     return None
+
+
+# A parsed data row: (row_no, line_no, field_count, row_kind, user_id, cells). ``row_kind`` is
+# None for a well-formed row whose user_id can be looked up, else MALFORMED, MISSING_USER or
+# LONG_USER; ``cells`` holds (kind, number, raw text) of each statistic present, in registry
+# order, flattened.
+Row = tuple[int, int, int, str | None, str, tuple]
+
+
+class _Hashing(io.RawIOBase):
+    """A binary file whose bytes read are hashed on the way (sha256)."""
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._raw.readinto(buffer)
+        if count:
+            self.sha256.update(memoryview(buffer)[:count])
+        return count
+
+
+class CsvRows:
+    """One pass over an activity file: its header, then its data rows (``Row``), blank lines
+    left out. The file must still have the content ``sha256`` when the rows have been read,
+    else ``SourceError``: a run reads its file twice and both passes must see the same rows.
+
+    Use as a context manager; ``header`` is read on entry (``SourceError`` without one)."""
+
+    def __init__(self, path: Path, encoding: str, sha256: str) -> None:
+        self._path, self._encoding, self._sha256 = path, encoding, sha256
+        self.header: Header
+
+    def __enter__(self) -> CsvRows:
+        self._raw = self._path.open("rb")
+        self._hashing = _Hashing(self._raw)
+        text = io.TextIOWrapper(io.BufferedReader(self._hashing), self._encoding, newline="")
+        # strict: an unterminated quote is an error, not a cell that swallows the next rows
+        self._reader = csv.reader(text, strict=True)
+        try:
+            with self._unparsable_as_source_error():
+                fields = next((row for row in self._reader if not is_blank(row)), None)
+            if fields is None:
+                raise SourceError(NO_HEADER.render())
+            self.header = header_parse(fields)
+        except BaseException:
+            self._raw.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._raw.close()
+
+    def position(self) -> int:
+        """Bytes of the file read so far."""
+        return self._raw.tell()
+
+    @functools.cached_property
+    def _cells_of(self) -> Callable[[list[str]], tuple]:
+        return row_cells(self.header.positions)
+
+    def __iter__(self) -> Iterator[Row]:
+        return self.rows()
+
+    def rows(self, *, cells: bool = True) -> Iterator[Row]:
+        """The data rows in file order; without ``cells`` their values are not parsed (an
+        empty tuple stands for them)."""
+        header, reader = self.header, self._reader
+        width, uid = header.width, header.user_id_position
+        cells_of = self._cells_of if cells else lambda fields: ()
+        malformed_cells = EMPTY_CELL * len(header.positions) if cells else ()
+        row_no = 0
+        with self._unparsable_as_source_error():
+            for fields in reader:
+                if len(fields) <= 1 and is_blank(fields):
+                    continue
+                row_no += 1
+                count = len(fields)
+                if count == width:
+                    user_id = fields[uid].strip()
+                    row_kind = (
+                        None if 0 < len(user_id) <= MAX_USER_ID_LENGTH else user_id_kind(user_id)
+                    )
+                    yield row_no, reader.line_num, count, row_kind, user_id, cells_of(fields)
+                else:
+                    user_id = fields[uid].strip() if uid < count else ""
+                    yield row_no, reader.line_num, count, MALFORMED, user_id, malformed_cells
+        if self._hashing.sha256.hexdigest() != self._sha256:
+            raise SourceError(FILE_CHANGED.render())
+
+    @contextlib.contextmanager
+    def _unparsable_as_source_error(self) -> Iterator[None]:
+        try:
+            yield
+        except csv.Error as exc:
+            msg = CSV_UNPARSABLE.render(line=self._reader.line_num, error=exc)
+            raise SourceError(msg) from exc

@@ -27,27 +27,20 @@ from logs.services.executions import (
     execution_reject,
     run_lock_hold,
 )
-from logs.services.ingest.apply import (
-    CellProblem,
-    apply,
-    counts_read,
-    failed_cells_sql,
-    preview,
-    problems_read,
-    status_totals,
-)
+from logs.services.ingest.apply import apply, failed_cells_sql, status_totals
+from logs.services.ingest.classify import CellProblem, classify
 from logs.services.ingest.naming import (
     MAX_NAME_LENGTH,
     explicit_name_problem,
     free_generated_name,
 )
-from logs.services.ingest.overflow import overflow_fix
+from logs.services.ingest.parsing import CsvRows
 from logs.services.ingest.staging import (
     DROP_STAGING,
     Progress,
+    lookups_read,
     stage,
     users_lock,
-    work_tables_create,
 )
 from logs.services.log_counts import log_counts_record
 from logs.services.sources import (
@@ -314,40 +307,47 @@ def _ingest(
         if not force and (earlier := _duplicate_of(facts.sha256, execution)) is not None:
             msg = DUPLICATE.render(sha256=facts.sha256[:12], earlier=repr(earlier.name))
             raise SourceError(msg)
-        staged = stage(cursor, path, facts.encoding, progress)
-        header, rows_total, users_repeat = staged.header, staged.rows, staged.users_repeat
+        with CsvRows(path, facts.encoding, facts.sha256) as rows:  # first pass: the users
+            staged = stage(cursor, rows, progress)
+            header = rows.header
         if progress:
-            progress(Phase.APPLYING, rows_total, facts.size)
+            progress(Phase.APPLYING, staged.rows, facts.size)
         if execution is not None:
             users_lock(cursor)
-        fixed = overflow_fix(cursor, header, users_repeat=users_repeat)
-        work_tables_create(cursor, header.statistics)
+        lookups = lookups_read(cursor, header.statistics)
         warnings = list(header.warnings)
-        if rows_total == 0:
+        if staged.rows == 0:
             warnings.append(NO_DATA_ROWS.render())
-        if execution is None:
-            preview(cursor, header, users_repeat=users_repeat, fixed=fixed)
-            counts, problems = counts_read(cursor), problems_read(cursor)
-        else:
-            digest = apply(
-                cursor,
-                header,
-                execution_name=execution_name,
-                users_repeat=users_repeat,
-                fixed=fixed,
-            )
-            counts, problems = counts_read(cursor), problems_read(cursor)
+        with CsvRows(path, facts.encoding, facts.sha256) as rows:  # second pass: the cells
+            if execution is None:
+                classified = classify(
+                    rows,
+                    lookups,
+                    users_repeat=staged.users_repeat,
+                    execution_name=execution_name,
+                )
+            else:
+                applied = apply(
+                    cursor,
+                    rows,
+                    lookups,
+                    execution_name=execution_name,
+                    users_repeat=staged.users_repeat,
+                )
+                classified = applied.classified
+        counts, problems = classified.counts, classified.problems
+        if execution is not None:
             log_counts_record(execution_name=execution_name, totals=status_totals(counts))
             error_store.errors_record_staged_cells(
                 execution=execution, failed_cells=failed_cells_sql()
             )
             execution_complete(
                 execution=execution,
-                rows_total=rows_total,
+                rows_total=classified.rows,
                 counts=counts,
                 totals=status_totals(counts),
                 warnings=warnings,
-                digest=digest,
+                digest=applied.digest,
             )
         cursor.execute(DROP_STAGING)
-    return _Tally(execution_name, rows_total, counts, warnings, problems)
+    return _Tally(execution_name, classified.rows, counts, warnings, problems)

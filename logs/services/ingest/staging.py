@@ -1,126 +1,95 @@
-"""Staging: the file parsed once and streamed with ``COPY`` into temporary tables of the run's
-transaction, and the work tables its statements fill."""
+"""Staging: the file's users streamed with ``COPY`` into a temporary table of the run's
+transaction (the users to lock and to look up), what the database knows of them read back in
+file order, and the work tables a run fills."""
 
 from __future__ import annotations
 
-import csv
-import io
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from auditsite.db import cursor_copy
-from logs.messages import CSV_UNPARSABLE, NO_HEADER
 from logs.models import Execution
 from logs.services.executions import Progress
-from logs.services.ingest.parsing import (
-    EMPTY_CELL,
-    MALFORMED,
-    MAX_USER_ID_LENGTH,
-    Header,
-    header_parse,
-    is_blank,
-    row_cells,
-    user_id_kind,
-)
-from logs.services.sources import SourceError
+from logs.services.ingest.cells import identifier
+from logs.services.ingest.parsing import CsvRows
 from users.statistics import Statistic
 
 PROGRESS_EVERY_ROWS = 20_000
+_FETCH_ROWS = 20_000
 
 # Every temporary table of a run. ON COMMIT DROP does not fire when the run's transaction is only
 # a savepoint of a longer one, so a run also drops them itself, first and last.
-DROP_STAGING = (
-    "DROP TABLE IF EXISTS ingest_rows, ingest_fixes, ingest_failed, ingest_counts, ingest_finals"
-)
+DROP_STAGING = "DROP TABLE IF EXISTS ingest_rows, ingest_failed, ingest_counts, ingest_finals"
 # The failed cells of the run, in file order, for its problems and the error store.
 FAILED_CELLS = (
     "SELECT row_no, line_no, idx, user_id, raw_user_id, processing_type, raw, error_message "
     "FROM ingest_failed"
 )
+# ``Lookups.flags``: the user exists; the user has a ``user_statistics`` row.
+KNOWN, HAS_COUNTERS = 1, 2
 
 
 @dataclass(frozen=True)
 class Staged:
-    header: Header
-    rows: int
+    rows: int  # data rows of the file
     users_repeat: bool  # some user_id is on several well-formed rows
 
 
-def stage(cursor, path: Path, encoding: str, progress: Progress | None) -> Staged:
-    """Parse the file once and COPY its rows into the ``ingest_rows`` temporary table: per row
-    its number, line, field count, row-level kind and user_id, and per statistic present its
-    value's kind (``k``), number (``n``) and raw text (``v``)."""
-    with path.open("rb") as raw:
-        text = io.TextIOWrapper(raw, encoding=encoding, newline="")
-        # strict: an unterminated quote is an error, not a cell that swallows the next rows
-        reader = csv.reader(text, strict=True)
-        try:
-            fields = next((row for row in reader if not is_blank(row)), None)
-            if fields is None:
-                msg = NO_HEADER.render()
-                raise SourceError(msg)
-            header = header_parse(fields)
-            value_columns = [
-                f"{prefix}{index}"
-                for index in range(len(header.statistics))
-                for prefix in ("k", "n", "v")
-            ]
-            column_types = {"k": "text", "n": "integer", "v": "text"}
-            cursor.execute(
-                "CREATE TEMPORARY TABLE ingest_rows (row_no integer, line_no integer, "
-                "field_count integer, row_kind text, user_id text, "
-                + ", ".join(f"{column} {column_types[column[0]]}" for column in value_columns)
-                + ") ON COMMIT DROP"
-            )
-            width, uid = header.width, header.user_id_position
-            cells_of = row_cells(header.positions)
-            malformed_cells = EMPTY_CELL * len(header.positions)
-            row_no = 0
-            # Exports sorted by user_id are common: while the well-formed rows' user_ids ascend
-            # strictly, none repeats, and the database need not be asked.
-            ascending, previous_user = True, ""
-            with cursor_copy(
-                cursor,
-                "COPY ingest_rows (row_no, line_no, field_count, row_kind, user_id, "
-                + ", ".join(value_columns)
-                + ") FROM STDIN",
-            ) as copy:
-                write = copy.write_row
-                for fields in reader:
-                    if len(fields) <= 1 and is_blank(fields):
-                        continue
-                    row_no += 1
-                    count = len(fields)
-                    if count == width:
-                        cells = cells_of(fields)
-                        user_id = fields[uid].strip()
-                        row_kind = (
-                            None
-                            if 0 < len(user_id) <= MAX_USER_ID_LENGTH
-                            else user_id_kind(user_id)
-                        )
-                        if ascending and row_kind is None:
-                            ascending, previous_user = user_id > previous_user, user_id
-                    else:
-                        cells = malformed_cells
-                        user_id = fields[uid].strip() if uid < count else ""
-                        row_kind = MALFORMED
-                    write((row_no, reader.line_num, count, row_kind, user_id, *cells))
-                    if progress and row_no % PROGRESS_EVERY_ROWS == 0:
-                        progress(Execution.Phase.STAGING, row_no, raw.tell())
-        except csv.Error as exc:
-            msg = CSV_UNPARSABLE.render(line=reader.line_num, error=exc)
-            raise SourceError(msg) from exc
+def stage(cursor, rows: CsvRows, progress: Progress | None) -> Staged:
+    """First pass over the file: COPY the user_id of each well-formed row whose user_id can be
+    looked up into the ``ingest_rows`` temporary table, with its row number."""
+    cursor.execute(
+        "CREATE TEMPORARY TABLE ingest_rows (row_no integer, user_id text) ON COMMIT DROP"
+    )
+    row_no = 0
+    # Exports sorted by user_id are common: while the user_ids ascend strictly, none repeats,
+    # and the database need not be asked.
+    ascending, previous_user = True, ""
+    with cursor_copy(cursor, "COPY ingest_rows (row_no, user_id) FROM STDIN") as copy:
+        write = copy.write_row
+        for row_no, _, _, row_kind, user_id, _ in rows.rows(cells=False):
+            if row_kind is None:
+                write((row_no, user_id))
+                if ascending:
+                    ascending, previous_user = user_id > previous_user, user_id
+            if progress and row_no % PROGRESS_EVERY_ROWS == 0:
+                progress(Execution.Phase.STAGING, row_no, rows.position())
     analyze(cursor, "ingest_rows")
     if ascending:
-        return Staged(header=header, rows=row_no, users_repeat=False)
-    # Cells chain only when a user_id is on several well-formed rows.
-    cursor.execute(
-        "SELECT EXISTS (SELECT FROM ingest_rows WHERE row_kind IS NULL "
-        "GROUP BY user_id HAVING count(*) > 1)"
+        return Staged(rows=row_no, users_repeat=False)
+    cursor.execute("SELECT EXISTS (SELECT FROM ingest_rows GROUP BY user_id HAVING count(*) > 1)")
+    return Staged(rows=row_no, users_repeat=cursor.fetchone()[0])
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """What the database holds for each staged row, in file order: ``flags`` (KNOWN,
+    HAS_COUNTERS) and, per statistic present, the user's counter before the file (0 without a
+    statistics row). Compact: a million rows take ~17 MB."""
+
+    flags: bytearray
+    counters: tuple[array, ...]
+
+
+def lookups_read(cursor, statistics: Sequence[Statistic]) -> Lookups:
+    """The staged rows' users and counters, in file order (their users locked when applying)."""
+    counters = ", ".join(
+        f"COALESCE(st.{identifier(statistic.column)}, 0)" for statistic in statistics
     )
-    return Staged(header=header, rows=row_no, users_repeat=cursor.fetchone()[0])
+    cursor.execute(
+        f"SELECT (u.user_id IS NOT NULL)::integer * {KNOWN} "  # noqa: S608 - registry columns
+        f"+ (st.user_id IS NOT NULL)::integer * {HAS_COUNTERS}, {counters} "
+        "FROM ingest_rows r LEFT JOIN users u ON u.user_id = r.user_id "
+        "LEFT JOIN user_statistics st ON st.user_id = r.user_id ORDER BY r.row_no"
+    )
+    flags = bytearray()
+    columns = tuple(array("q") for _ in statistics)
+    while chunk := cursor.fetchmany(_FETCH_ROWS):
+        flags.extend(row[0] for row in chunk)
+        for index, column in enumerate(columns, start=1):
+            column.extend(row[index] for row in chunk)
+    return Lookups(flags=flags, counters=columns)
 
 
 def analyze(cursor, table: str) -> None:
@@ -147,8 +116,8 @@ def users_lock(
 
 
 def work_tables_create(cursor, statistics: Sequence[Statistic]) -> None:
-    """Where the statements of a run leave their results: the failed cells (for problems and the
-    error store), the counts, and the final values of the counters of ``statistics``."""
+    """Where a run leaves its results: the failed cells (for problems and the error store), the
+    counts, and the final values of the counters of ``statistics``."""
     counters = ", ".join(f"{statistic.column} integer" for statistic in statistics)
     cursor.execute(
         "CREATE TEMPORARY TABLE ingest_failed (row_no integer, line_no integer, idx integer, "

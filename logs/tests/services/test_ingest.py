@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from logs.messages import FILE_CHANGED
 from logs.models import Execution, ProcessingError, ProcessingLog
 from logs.services.failed_rows import execution_failed_rows
 from logs.services.ingest import (
@@ -634,10 +635,10 @@ def test_command_unexpected_error_exits_one(service_users, write, monkeypatch):
     "content",
     [
         "user_id,login_count,post_count\nU00001,3,4\nU00002,x,\n",
-        # U00001 twice near the maximum: the overflow replay COPYs its fixes too.
+        # U00001 twice near the maximum: a chain whose second cell fails.
         "user_id,login_count\nU00001,2147483000\nU00001,1000\n",
     ],
-    ids=["plain", "overflow-replay"],
+    ids=["plain", "chain-past-the-maximum"],
 )
 def test_import_runs_under_the_debug_cursor(service_users, ingest, content):
     """With DEBUG's debug cursor on (local settings), an import completes and its COPY
@@ -655,6 +656,42 @@ def test_import_runs_under_the_debug_cursor(service_users, ingest, content):
     assert execution.status == Execution.Status.COMPLETED
     assert execution.digest
     assert any(sql.startswith("COPY ingest_rows") for sql in recorded)
-    assert any(sql.startswith("COPY (") and "TO STDOUT" in sql for sql in recorded)
-    if "2147483000" in content:
-        assert any(sql.startswith("COPY ingest_fixes") for sql in recorded)
+    for table in ("processing_logs", "ingest_failed", "ingest_finals"):
+        assert any(sql.startswith(f"COPY {table} ") for sql in recorded), table
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "user_id,login_count\nU00001,9\nU00002,1\n",
+        "user_id,login_count\nU00001,1\nU00002,1\nU00003,1\n",
+    ],
+    ids=["value-changed", "row-added"],
+)
+def test_file_changed_between_the_two_passes_writes_nothing(
+    service_users, write, monkeypatch, changed
+):
+    """A run reads its file twice; a file rewritten in between (same size or not) is rejected
+    with the reason, and no log row, counter or error is written."""
+    from logs.services.ingest import run as ingest_run
+
+    path = write("user_id,login_count\nU00001,1\nU00002,1\n")
+    real_stage = ingest_run.stage
+
+    def stage_then_rewrite(*args, **kwargs):
+        staged = real_stage(*args, **kwargs)
+        path.write_text(changed)
+        return staged
+
+    monkeypatch.setattr(ingest_run, "stage", stage_then_rewrite)
+    result = execution_run(execution=execution_create(file_name=path.name, source=str(path)))
+    assert result.rejected
+    assert result.message == FILE_CHANGED.render()
+    execution = Execution.objects.get()
+    assert (execution.status, execution.error_message) == (
+        Execution.Status.REJECTED,
+        FILE_CHANGED.render(),
+    )
+    assert not ProcessingLog.objects.exists()
+    assert not ProcessingError.objects.filter(kind="cell").exists()
+    assert set(UserStatistics.objects.values_list("login_count", flat=True)) == {0}

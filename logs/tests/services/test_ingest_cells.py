@@ -1,8 +1,11 @@
-"""The cell table in one place (SPEC §4): each message the SQL classification writes is the one
-the Python catalogue renders, every kind has its rule, and stored messages are shown in the
+"""The cell table in one place (SPEC §4): each message an import writes is the one the catalogue
+renders, as stored by COPY, every kind has its rule, and stored messages are shown in the
 reader's language."""
 
 from __future__ import annotations
+
+import csv
+import io
 
 import pytest
 from django.db import connection
@@ -12,6 +15,7 @@ from logs.messages import (
     CELL_MESSAGES,
     LONG_USER,
     MALFORMED,
+    MISSING_USER,
     NEGATIVE,
     NOT_INTEGER,
     OVERFLOW,
@@ -21,50 +25,57 @@ from logs.messages import (
     message_recognise,
     shown,
 )
+from logs.models import ProcessingLog
+from logs.services.ingest import execution_create, execution_run
 from logs.services.ingest.cells import CHAINED_KINDS, MAX_COUNTER, RULES, CellKind
-from logs.services.ingest.classify import _message_sql
 
-LONG_RAW = "x" * 39 + "%s 100% 'quoted' " + "y" * 10  # cut at 40, with % and quotes
-
-# (message, kind whose SQL renders it, the cell's values in SQL terms, the same in Python terms)
-CASES = [
-    (
-        OVERFLOW,
-        CellKind.ADD,
-        {"after": MAX_COUNTER + 5, "number": 10},
-        {"old": MAX_COUNTER - 5, "value": 10, "result": MAX_COUNTER + 5},
-    ),
-    (TOO_BIG, CellKind.TOO_BIG, {"after": 7, "raw": "9" * 45}, {"old": 7, "value": "9" * 45}),
-    (NOT_INTEGER, CellKind.NOT_INTEGER, {"raw": LONG_RAW}, {"raw": LONG_RAW}),
-    (NEGATIVE, CellKind.NEGATIVE, {"raw": "-3"}, {"raw": "-3"}),
-    (MALFORMED, CellKind.MALFORMED, {"field_count": 2}, {"fields": 2, "width": 3}),
-    (UNKNOWN_USER, CellKind.UNKNOWN_USER, {}, {}),
-    (LONG_USER, CellKind.LONG_USER, {"raw_user_id": "U" * 50}, {"user_id": "U" * 50}),
-]
+# cut at 40, with %, quotes, a tab, a backslash and a line break, which COPY text escapes
+LONG_RAW = "x" * 20 + "%s 100% 'q'\t\\ \n " + "y" * 10
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "message, kind, in_sql, in_python", CASES, ids=[case[0].code for case in CASES]
-)
-def test_sql_writes_the_message_the_catalogue_renders(message, kind, in_sql, in_python):
-    """The SQL generated from a message gives, in PostgreSQL, exactly its Python rendering."""
-    row = {
-        "column_name": "login_count",
-        "after": 0,
-        "number": 0,
-        "raw": "",
-        "field_count": 0,
-        "raw_user_id": "",
-        **in_sql,
-    }
-    columns = ", ".join(row)
-    placeholders = ", ".join(f"%({name})s" for name in row)
-    statement = f"SELECT {_message_sql(message, kind)} FROM (SELECT {placeholders}) AS t({columns})"
+def test_each_failed_cell_stores_the_message_the_catalogue_renders(service_users, tmp_path):
+    """A file with one cell of every failing kind: each log row stores exactly the catalogue's
+    rendering of its message, odd characters included, in file order."""
     with connection.cursor() as cursor:
-        cursor.execute(statement, {**row, "width": 3})
-        from_sql = cursor.fetchone()[0]
-    assert from_sql == message.render(column="login_count", **in_python)
+        cursor.execute(
+            "UPDATE user_statistics SET login_count = %s WHERE user_id = 'U00002'",
+            [MAX_COUNTER - 5],
+        )
+    rows = [
+        ["U00001", LONG_RAW],
+        ["U00002", "10"],
+        ["U00003", "9" * 45],
+        ["U00004", "-3"],
+        ["U00005"],
+        ["X99999", "1"],
+        ["U" * 50, "1"],
+        ["", "1"],
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["user_id", "login_count"])
+    writer.writerows(rows)
+    path = tmp_path / "kinds.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    result = execution_run(execution=execution_create(file_name=path.name, source=str(path)))
+    stored = list(
+        ProcessingLog.objects.filter(execution_name=result.execution_name)
+        .order_by("log_id")
+        .values_list("error_message", flat=True)
+    )
+    column = "login_count"
+    assert stored == [
+        NOT_INTEGER.render(column=column, raw=LONG_RAW),
+        OVERFLOW.render(column=column, old=MAX_COUNTER - 5, value=10, result=MAX_COUNTER + 5),
+        TOO_BIG.render(column=column, old=0, value="9" * 45),
+        NEGATIVE.render(column=column, raw="-3"),
+        MALFORMED.render(fields=1, width=2),
+        UNKNOWN_USER.render(),
+        LONG_USER.render(user_id="U" * 50),
+        MISSING_USER.render(),
+    ]
+    assert "\t" in stored[0] and "\\" in stored[0] and "\n" in stored[0]
 
 
 def test_raw_text_is_cut_at_forty_characters_with_an_ellipsis():

@@ -3,6 +3,8 @@
 import datetime
 import hashlib
 
+import psycopg
+import psycopg.conninfo
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
@@ -85,25 +87,44 @@ def test_rows_out_of_log_id_order_give_no_digest(imported):
         assert digest_copy(cursor, query + " DESC", [name]) is None
 
 
-def test_import_reads_rows_back_when_they_stream_out_of_order(service_users, tmp_path, monkeypatch):
-    """Should the inserted rows ever stream back out of log_id order, the import takes its
-    digest from the rows read back in order; it is the digest verify_logs computes."""
+def _log_id_taken_elsewhere() -> None:
+    """Another session takes a log_id (committed at once, as any session's nextval is)."""
+    params = connection.get_connection_params()
+    keys = ("dbname", "user", "password", "host", "port")
+    conninfo = psycopg.conninfo.make_conninfo(**{k: params[k] for k in keys if params.get(k)})
+    with psycopg.connect(conninfo, autocommit=True) as other:
+        other.execute("SELECT nextval(pg_get_serial_sequence('processing_logs', 'log_id'))")
+
+
+@pytest.mark.parametrize("interleaved", [False, True], ids=["alone", "log-id-taken-meanwhile"])
+def test_import_digest_is_the_one_verify_logs_computes(
+    service_users, tmp_path, monkeypatch, interleaved
+):
+    """An import hashes its rows as it writes them; when another session took a log_id while
+    it wrote (so its rows' log_ids are not the ones it counted on), it reads them back in
+    order instead. Either way the digest is the one computed from the stored rows."""
     from logs.services.ingest import apply as ingest_apply
 
-    real = ingest_apply.digest_copy
-    calls = []
+    real_classify, real_read_back = ingest_apply.classify, ingest_apply.execution_digest
+    read_back = []
 
-    def out_of_order(cursor, query, params=None):
-        calls.append(real(cursor, query, params))
-        return None
+    def classify(*args, **kwargs):
+        if interleaved:
+            _log_id_taken_elsewhere()
+        return real_classify(*args, **kwargs)
 
-    monkeypatch.setattr(ingest_apply, "digest_copy", out_of_order)
+    def execution_digest_spy(**kwargs):
+        read_back.append(kwargs)
+        return real_read_back(**kwargs)
+
+    monkeypatch.setattr(ingest_apply, "classify", classify)
+    monkeypatch.setattr(ingest_apply, "execution_digest", execution_digest_spy)
     path = tmp_path / "f.csv"
-    path.write_text("user_id,login_count,post_count\nU00001,2,1\nU00002,1,0\n")
+    path.write_text("user_id,login_count,post_count\nU00001,2,1\nU00002,x,0\nU00003,1,\n")
     result = execution_run(execution=execution_create(file_name=path.name, source=str(path)))
-    assert len(calls) == 1
-    assert result.execution.digest == calls[0]  # the same rows, the same digest
+    assert len(read_back) == (1 if interleaved else 0)
     assert result.execution.digest == execution_digest(execution_name=result.execution_name)
+    assert logs_verify() == []
 
 
 def test_removed_row_breaks_digest_and_chain(imported):
