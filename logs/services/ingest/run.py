@@ -314,6 +314,8 @@ def _ingest(
             progress(Phase.APPLYING, staged.rows, facts.size)
         if execution is not None:
             users_lock(cursor)
+        # A statement of its own after the lock: a locking statement that also read the
+        # counters would see them as of its start, not as the import it waited for left them.
         lookups = lookups_read(cursor, header.statistics)
         warnings = list(header.warnings)
         if staged.rows == 0:
