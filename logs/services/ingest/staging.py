@@ -16,7 +16,6 @@ from logs.services.ingest.parsing import CsvRows
 from users.statistics import Statistic
 
 PROGRESS_EVERY_ROWS = 20_000
-_FETCH_ROWS = 20_000
 
 # Every temporary table of a run. ON COMMIT DROP does not fire when the run's transaction is only
 # a savepoint of a longer one, so a run also drops them itself, first and last.
@@ -77,18 +76,21 @@ def lookups_read(cursor, statistics: Sequence[Statistic]) -> Lookups:
     counters = ", ".join(
         f"COALESCE(st.{identifier(statistic.column)}, 0)" for statistic in statistics
     )
-    cursor.execute(
-        f"SELECT (u.user_id IS NOT NULL)::integer * {KNOWN} "  # noqa: S608 - registry columns
-        f"+ (st.user_id IS NOT NULL)::integer * {HAS_COUNTERS}, {counters} "
-        "FROM ingest_rows r LEFT JOIN users u ON u.user_id = r.user_id "
-        "LEFT JOIN user_statistics st ON st.user_id = r.user_id ORDER BY r.row_no"
-    )
     flags = bytearray()
     columns = tuple(array("q") for _ in statistics)
-    while chunk := cursor.fetchmany(_FETCH_ROWS):
-        flags.extend(row[0] for row in chunk)
-        for index, column in enumerate(columns, start=1):
-            column.extend(row[index] for row in chunk)
+    # Streamed (COPY) rather than fetched: a client-side result would hold every row at once.
+    with cursor_copy(
+        cursor,
+        f"COPY (SELECT (u.user_id IS NOT NULL)::integer * {KNOWN} "  # noqa: S608 - registry
+        f"+ (st.user_id IS NOT NULL)::integer * {HAS_COUNTERS}, {counters} "
+        "FROM ingest_rows r LEFT JOIN users u ON u.user_id = r.user_id "
+        "LEFT JOIN user_statistics st ON st.user_id = r.user_id ORDER BY r.row_no) TO STDOUT",
+    ) as copy:
+        copy.set_types(["int4"] * (1 + len(statistics)))
+        for flag, *values in copy.rows():
+            flags.append(flag)
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
     return Lookups(flags=flags, counters=columns)
 
 
