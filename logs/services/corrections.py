@@ -64,7 +64,7 @@ from users.statistics import STATISTICS, STATISTICS_BY_COLUMN
 Kind = Execution.Kind
 MAX_AMOUNT = 2 * MAX_COUNTER + 1  # any change between two valid counters, either way
 # The temporary tables of a correction, besides the import's work tables.
-DROP_CORRECTION = "DROP TABLE IF EXISTS correction_cells, correction_fixes"
+DROP_CORRECTION = "DROP TABLE IF EXISTS correction_changes, correction_cells, correction_fixes"
 _REVERSED_ONCE = "executions_reversed_once_uniq"
 _FITS = f"c.known AND c.idx IS NOT NULL AND c.after BETWEEN 0 AND {MAX_COUNTER}"
 
@@ -128,9 +128,9 @@ def _statistics_values() -> str:
     )
 
 
-def _cells_create(cursor, changes: str, params: dict[str, object]) -> None:
+def _cells_create(cursor) -> None:
     """``correction_cells``: one row per change (``seq, user_id, processing_type, amount,
-    set_to`` from the query ``changes``) with the counter it starts from (``base``), what it
+    set_to`` of ``correction_changes``) with the counter it starts from (``base``), what it
     adds (``change``; a set adds the difference) and the counter after it and the changes of
     the same chain before it (``after``)."""
     base = "CASE s.idx " + " ".join(
@@ -149,15 +149,14 @@ def _cells_create(cursor, changes: str, params: dict[str, object]) -> None:
                        u.user_id IS NOT NULL AS known,
                        st.user_id IS NOT NULL AS has_counters,
                        COALESCE({base} END, 0)::bigint AS base
-                FROM ({changes}) w
+                FROM correction_changes w
                 LEFT JOIN (VALUES {_statistics_values()}) AS s(idx, processing_type, column_name)
                        ON s.processing_type = w.processing_type
                 LEFT JOIN users u ON u.user_id = w.user_id
                 LEFT JOIN user_statistics st ON st.user_id = u.user_id
             ) b
         ) c
-        """,  # noqa: S608 - the registry's identifiers and literals; values are parameters
-        params,
+        """  # noqa: S608 - the registry's identifiers and literals
     )
     analyze(cursor, "correction_cells")
 
@@ -363,9 +362,14 @@ def _staged_run(
         if execution is not None:
             execution_claim(execution=execution)
             run_lock_hold(execution=execution)
-            among = f"SELECT user_id FROM ({changes}) w"  # noqa: S608 - the engine's queries
-            users_lock(cursor, among=among, params=params)
-        _cells_create(cursor, changes, params)
+        # The changes read once (a reversal's from the trail), for the lock and the cells.
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE correction_changes ON COMMIT DROP AS {changes}", params
+        )
+        analyze(cursor, "correction_changes")
+        if execution is not None:
+            users_lock(cursor, among="SELECT user_id FROM correction_changes")
+        _cells_create(cursor)
         work_tables_create(cursor, STATISTICS)
         if execution is None:
             _preview(cursor)
