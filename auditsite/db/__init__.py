@@ -31,6 +31,23 @@ def cursor_copy(cursor, statement: str, params: Sequence[Any] | None = None) -> 
             yield copy
 
 
+def cursor_chunks(
+    cursor, statement: str, params: Sequence[Any] | None = None, *, size: int = 20_000
+) -> Iterator[list[tuple]]:
+    """The rows of ``statement`` in lists of ``size``, read through a server-side cursor of the
+    current transaction, so a large result is never held whole on the client. Recorded in
+    ``connection.queries`` when debugging, like ``cursor_copy``."""
+    recording = (
+        cursor.debug_sql(statement, params)
+        if isinstance(cursor, CursorDebugWrapper)
+        else contextlib.nullcontext()
+    )
+    with recording, cursor.cursor.connection.cursor(name="auditsite_chunks") as server:
+        server.execute(statement, params)
+        while chunk := server.fetchmany(size):
+            yield chunk
+
+
 # The characters PostgreSQL's COPY text format writes backslash-escaped (COPY TO) and reads back
 # (COPY FROM); any other character stands for itself. NULL is written \N.
 _COPY_ESCAPES = str.maketrans(

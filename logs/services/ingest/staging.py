@@ -8,7 +8,7 @@ from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from auditsite.db import cursor_copy
+from auditsite.db import cursor_chunks, cursor_copy
 from logs.models import Execution
 from logs.services.executions import Progress
 from logs.services.ingest.cells import identifier
@@ -72,25 +72,23 @@ class Lookups:
 
 
 def lookups_read(cursor, statistics: Sequence[Statistic]) -> Lookups:
-    """The staged rows' users and counters, in file order (their users locked when applying)."""
+    """The staged rows' users and counters, in file order (their users locked when applying),
+    read in chunks: never all at once on the client."""
     counters = ", ".join(
         f"COALESCE(st.{identifier(statistic.column)}, 0)" for statistic in statistics
     )
     flags = bytearray()
     columns = tuple(array("q") for _ in statistics)
-    # Streamed (COPY) rather than fetched: a client-side result would hold every row at once.
-    with cursor_copy(
+    for chunk in cursor_chunks(
         cursor,
-        f"COPY (SELECT (u.user_id IS NOT NULL)::integer * {KNOWN} "  # noqa: S608 - registry
+        f"SELECT (u.user_id IS NOT NULL)::integer * {KNOWN} "  # noqa: S608 - registry columns
         f"+ (st.user_id IS NOT NULL)::integer * {HAS_COUNTERS}, {counters} "
         "FROM ingest_rows r LEFT JOIN users u ON u.user_id = r.user_id "
-        "LEFT JOIN user_statistics st ON st.user_id = r.user_id ORDER BY r.row_no) TO STDOUT",
-    ) as copy:
-        copy.set_types(["int4"] * (1 + len(statistics)))
-        for flag, *values in copy.rows():
-            flags.append(flag)
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
+        "LEFT JOIN user_statistics st ON st.user_id = r.user_id ORDER BY r.row_no",
+    ):
+        flags.extend(row[0] for row in chunk)
+        for index, column in enumerate(columns, start=1):
+            column.extend(row[index] for row in chunk)
     return Lookups(flags=flags, counters=columns)
 
 

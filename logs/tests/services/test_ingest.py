@@ -658,6 +658,8 @@ def test_import_runs_under_the_debug_cursor(service_users, ingest, content):
     assert any(sql.startswith("COPY ingest_rows") for sql in recorded)
     for table in ("processing_logs", "ingest_failed", "ingest_finals"):
         assert any(sql.startswith(f"COPY {table} ") for sql in recorded), table
+    # the users read back through a server-side cursor are recorded too
+    assert any("FROM ingest_rows r LEFT JOIN users" in sql for sql in recorded)
 
 
 @pytest.mark.parametrize(
