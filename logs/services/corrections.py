@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -319,7 +320,7 @@ def _run(
     *,
     kind: str,
     changes: str,
-    params: dict[str, object],
+    params: dict[str, Any],
     dry_run: bool,
     asked: _Asked,
     fields: dict[str, object],
@@ -350,7 +351,7 @@ def _staged_run(
     *,
     kind: str,
     changes: str,
-    params: dict[str, object],
+    params: dict[str, Any],
     dry_run: bool,
     fields: dict[str, object],
     started: float,
