@@ -46,7 +46,6 @@ from logs.models import Execution
 from logs.services import error_store
 from logs.services.executions import execution_claim, execution_complete, run_lock_hold
 from logs.services.ingest.apply import (
-    CellProblem,
     counters_apply,
     counts_read,
     failed_cells_sql,
@@ -55,6 +54,7 @@ from logs.services.ingest.apply import (
     status_totals,
 )
 from logs.services.ingest.cells import MAX_COUNTER, identifier, literal
+from logs.services.ingest.classify import CellProblem
 from logs.services.ingest.naming import free_generated_name
 from logs.services.ingest.staging import DROP_STAGING, analyze, users_lock, work_tables_create
 from logs.services.integrity import digest_copy, execution_digest

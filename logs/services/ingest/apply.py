@@ -26,8 +26,6 @@ from logs.services.ingest.staging import FAILED_CELLS, Lookups, analyze, work_ta
 from logs.services.integrity import LOG_COLUMNS, execution_digest
 from users.statistics import Statistic
 
-__all__ = ["PROBLEMS_SHOWN", "STATUSES", "CellProblem"]
-
 # The identity sequence of processing_logs.log_id.
 _LOG_ID_SEQUENCE = "pg_get_serial_sequence('processing_logs', 'log_id')"
 _SPOOL_BYTES = 8 << 20  # failed cells and final counters kept in memory up to this, then on disk
