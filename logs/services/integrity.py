@@ -34,13 +34,14 @@ LOG_COLUMNS = (
 )
 
 
-def digest_copy(cursor, query: str, params=None) -> str | None:
+def digest_copy(cursor, query: str, params=None, *, ordered: bool = False) -> str | None:
     """The digest of the log rows ``query`` gives (LOG_COLUMNS), hashed here as ``COPY … TO
     STDOUT`` streams them out of the database; inside a transaction.
 
     The rows may arrive while the database is still writing them, in the order it wrote them:
     their log_ids are checked to ascend, and None is returned when they do not (the caller then
-    reads them back in order with ``execution_digest``).
+    reads them back in order with ``execution_digest``). A query that orders them by log_id
+    itself (``ordered``) is hashed block by block, with no line to look into.
     """
     cursor.execute(UTC_ISO_SESSION)
     digest = hashlib.sha256()
@@ -48,7 +49,7 @@ def digest_copy(cursor, query: str, params=None) -> str | None:
     with cursor_copy(cursor, f"COPY ({query}) TO STDOUT", params) as copy:
         for block in copy:  # one row per block, as PostgreSQL sends them
             digest.update(block)
-            if ascending:
+            if ascending and not ordered:
                 for line in bytes(block).splitlines():
                     log_id = int(line[: line.index(b"\t")])
                     ascending = log_id > previous
@@ -82,18 +83,16 @@ def execution_counts_check(*, execution: Execution) -> CountsCheck:
 
 def execution_digest(*, execution_name: str) -> str:
     """sha256 over the log rows of one execution, in log_id order, as stored now."""
-    digest = hashlib.sha256()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(UTC_ISO_SESSION)
-        query = (
+        digest = digest_copy(
+            cursor,
             f"SELECT {LOG_COLUMNS} FROM processing_logs WHERE execution_name = %s "  # noqa: S608
-            "ORDER BY log_id"
+            "ORDER BY log_id",
+            [execution_name],
+            ordered=True,
         )
-        # Ordered by the query: hashed block by block, with no line to look into.
-        with cursor_copy(cursor, f"COPY ({query}) TO STDOUT", [execution_name]) as copy:
-            for block in copy:
-                digest.update(block)
-    return digest.hexdigest()
+    assert digest is not None, "an ordered query's digest is always taken"
+    return digest
 
 
 MAX_LISTED = 50  # problems of one kind listed in full; the rest are counted

@@ -37,7 +37,9 @@ Final = tuple[str, bool, list[int | None]]
 _ADD, _EMPTY, _ZERO = str(CellKind.ADD), str(CellKind.EMPTY), str(CellKind.ZERO)
 _UNKNOWN = RULES[CellKind.UNKNOWN_USER]
 _SUCCESS, _SKIPPED = RULES[CellKind.ADD].status, RULES[CellKind.EMPTY].status
+_FAILED = "failed"
 assert RULES[CellKind.ZERO].status == _SKIPPED, "an empty value and a zero are both skipped"
+assert {RULES[kind].status for kind in (CellKind.MALFORMED, CellKind.UNKNOWN_USER)} == {_FAILED}
 _STATUS_INDEX = {status: index for index, status in enumerate(STATUSES)}
 
 
@@ -104,8 +106,14 @@ def classify(
     # users_repeat: each user's counters as the file has left them so far, and what moved
     chains: dict[str, tuple[bool, list[int], list[bool]]] = {}
 
-    def fail(cell: FailedCell) -> None:
+    def fail(cell: FailedCell, *, prefix: str, old: int | None, new: int | None) -> None:
+        """A failed cell: its log row (``prefix``: the execution and the user logged), its count,
+        its problem and its place in ``ingest_failed``."""
         row_no, line_no, idx, user_id, raw_user_id, processing_type, raw, message = cell
+        batch.append(
+            f"{prefix}{processing_type}\t{_text(old)}\t{_text(new)}\t{_FAILED}\t"
+            f"{copy_text(message)}"
+        )
         tally[idx][1] += 1
         if len(problems) < PROBLEMS_SHOWN:
             shown_user = user_id or raw_user_id[:40] or None
@@ -125,13 +133,8 @@ def classify(
             message = _message(rule, fields=field_count, width=width, user_id=user_id)
             prefix = f"{head}{copy_text(logged)}\t"
             for idx in stats:
-                processing_type = present[idx][0]
-                batch.append(
-                    f"{prefix}{processing_type}\t\\N\t\\N\t{rule.status}\t{copy_text(message)}"
-                )
-                fail(
-                    (row_no, line_no, idx, logged, user_id, processing_type, None, message),
-                )
+                cell = (row_no, line_no, idx, logged, user_id, present[idx][0], None, message)
+                fail(cell, prefix=prefix, old=None, new=None)
             continue
         staged += 1
         if staged == staged_rows:  # more rows than the first pass staged
@@ -141,16 +144,10 @@ def classify(
         if not flag & KNOWN:
             message = _message(_UNKNOWN)
             for idx in stats:
-                processing_type = present[idx][0]
                 number, raw = cells[3 * idx + 1], cells[3 * idx + 2]
                 new = _quantity(_UNKNOWN.new, current=None, number=number)
-                batch.append(
-                    f"{prefix}{processing_type}\t\\N\t{_text(new)}\t{_UNKNOWN.status}\t"
-                    f"{copy_text(message)}"
-                )
-                fail(
-                    (row_no, line_no, idx, user_id, user_id, processing_type, raw, message),
-                )
+                cell = (row_no, line_no, idx, user_id, user_id, present[idx][0], raw, message)
+                fail(cell, prefix=prefix, old=None, new=new)
             continue
         if users_repeat:
             chain = chains.get(user_id)
@@ -179,8 +176,8 @@ def classify(
                     continue
                 column = present[idx][1]
                 message = OVERFLOW.render(column=column, old=old, value=number, result=after)
-                batch.append(f"{prefix}{processing_type}\t{old}\t\\N\tfailed\t{copy_text(message)}")
-                fail((row_no, line_no, idx, user_id, user_id, processing_type, None, message))
+                cell = (row_no, line_no, idx, user_id, user_id, processing_type, None, message)
+                fail(cell, prefix=prefix, old=old, new=None)
             elif kind == _EMPTY or kind == _ZERO:
                 tally[idx][2] += 1
                 batch.append(f"{prefix}{processing_type}\t{old}\t{old}\t{_SKIPPED}\t\\N")
@@ -188,18 +185,15 @@ def classify(
                 rule = RULES[CellKind(kind)]
                 number, raw = cells[3 * idx + 1], cells[3 * idx + 2]
                 new = _quantity(rule.new, current=old, number=number)
-                if rule.status != "failed":
+                if rule.status != _FAILED:
                     tally[idx][_STATUS_INDEX[rule.status]] += 1
                     batch.append(
                         f"{prefix}{processing_type}\t{old}\t{_text(new)}\t{rule.status}\t\\N"
                     )
                     continue
                 message = _message(rule, column=present[idx][1], old=old, value=raw, raw=raw)
-                batch.append(
-                    f"{prefix}{processing_type}\t{old}\t{_text(new)}\t{rule.status}\t"
-                    f"{copy_text(message)}"
-                )
-                fail((row_no, line_no, idx, user_id, user_id, processing_type, raw, message))
+                cell = (row_no, line_no, idx, user_id, user_id, processing_type, raw, message)
+                fail(cell, prefix=prefix, old=old, new=new)
         if not users_repeat and final is not None and True in moved:
             final((user_id, bool(flag & HAS_COUNTERS), _moved_values(current, moved)))
         if len(batch) >= _BATCH_LINES:
